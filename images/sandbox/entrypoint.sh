@@ -1,0 +1,64 @@
+#!/bin/bash
+# vethlab sandbox entrypoint: turn this container into a private Docker host.
+# Runs under the engine's init (--init). Prints "vethlab: ready" once the inner
+# engine answers and the preloaded images exist; the lab-server waits for that line.
+set -uo pipefail
+say() { echo "vethlab: $*"; }
+fail() { echo "vethlab: FAILED: $*"; exit 1; }
+
+# 1. cgroups. The container has a private cgroup namespace but the engine mounts
+# the v1 hierarchies read-only. Mount them again so the inner runc can create
+# child cgroups; they show only this container's subtree (the host's
+# release_agent is never visible).
+if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts; then
+  mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
+  while read -r _ dir fstype opts _; do
+    [ "$fstype" = cgroup ] || continue
+    sub=""
+    for o in ${opts//,/ }; do
+      case "$o" in
+        rw|ro|nosuid|nodev|noexec|relatime|clone_children|cpuset_v2_mode) ;;
+        name=*) sub="${sub:+$sub,}none,$o" ;;
+        *) sub="${sub:+$sub,}$o" ;;
+      esac
+    done
+    umount "$dir" && mount -t cgroup -o "$sub" cgroup "$dir" || fail "remount cgroup $dir ($sub)"
+  done < <(grep ' cgroup ' /proc/self/mounts)
+else
+  mount -o remount,rw /sys/fs/cgroup || fail "remount cgroup2"
+fi
+
+# 2. Only the per-namespace network sysctls become writable (ip_forward and
+# friends); /proc/sys/kernel stays read-only and /proc/sysrq-trigger masked.
+mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net || fail "make /proc/sys/net writable"
+
+# 3. The simulated upstream "internet", made of namespaces inside this sandbox.
+/usr/local/sbin/vethlab-upstream || fail "upstream network"
+
+# 4. The inner Docker engine.
+mkdir -p /var/log
+dockerd --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
+for _ in $(seq 1 600); do
+  docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
+  sleep 0.05
+done
+docker version >/dev/null 2>&1 || { tail -n 20 /var/log/dockerd.log; fail "inner dockerd did not answer"; }
+
+# 5. Preloaded images (no registry exists): built from Debian packages at setup.
+load_image() { # name, then import changes
+  local name=$1; shift
+  docker image inspect "$name" >/dev/null 2>&1 && return 0
+  local args=()
+  for c in "$@"; do args+=(-c "$c"); done
+  docker import "${args[@]}" "/opt/vethlab/images/${name%%:*}.tar" "$name" >/dev/null
+}
+load_image nginx:latest 'CMD ["nginx", "-g", "daemon off;"]' 'EXPOSE 80' 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' &
+p1=$!
+load_image busybox:latest 'CMD ["sh"]' &
+p2=$!
+wait $p1 || fail "import nginx image"
+wait $p2 || fail "import busybox image"
+
+mkdir -p /run/vethlab && touch /run/vethlab/ready
+say ready
+exec sleep infinity

@@ -1,0 +1,230 @@
+/**
+ * The lab-server's front door: the built course site, the REST API and the
+ * terminal WebSockets on one HTTP server. Identifies the learner by cookie,
+ * validates every input (zod) and answers bad input with a 4xx and a message
+ * a person can act on.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import serveHandler from 'serve-handler';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { LEARNER_COOKIE, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { CloseCode, TERMINAL_WS_PATH } from '../../protocol/terminal';
+import type { Logger } from '../log';
+import { SessionError, type SessionManager } from '../sessions/session-manager';
+import type { TerminalRegistry } from '../terminal/terminal-registry';
+import { serveTerminalSocket } from '../terminal/terminal-socket';
+
+const MAX_BODY_BYTES = 16 * 1024;
+const HEARTBEAT_MS = 20_000;
+const LEARNER_RE = /^[A-Za-z0-9_-]{22,64}$/;
+
+export interface ApiServerOptions {
+  sessions: SessionManager;
+  registry: TerminalRegistry;
+  siteDir: string;
+  allowedOrigins: string[];
+  log: Logger;
+  health: () => Record<string, unknown>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS_OF: Record<SessionError['code'], number> = {
+  'unknown-lab': 404,
+  'unknown-session': 404,
+  forbidden: 403,
+  'sandbox-failed': 503,
+  unavailable: 503,
+};
+
+function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** The learner's token from the cookie, or undefined if absent or malformed. */
+export function learnerOf(req: IncomingMessage): string | undefined {
+  const token = parseCookies(req.headers.cookie)[LEARNER_COOKIE];
+  return token && LEARNER_RE.test(token) ? token : undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) throw new HttpError(400, 'bad-json', 'Request body is empty; send a JSON object.');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'bad-json', 'Request body is not valid JSON.');
+  }
+}
+
+/** Same-origin pages, or the configured extra origins (e.g. the dev server). */
+export function originAllowed(req: IncomingMessage, allowed: string[]): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true; // not a browser: no ambient credentials to abuse
+  if (allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+export class ApiServer {
+  readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly alive = new WeakSet<WebSocket>();
+
+  constructor(private readonly opts: ApiServerOptions) {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    // maxPayload well above the protocol limit, so oversize frames get a protocol error, not a dropped socket.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+    this.server.on('upgrade', (req, socket, head) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const reject = (status: number, message: string) => {
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+      };
+      if (url.pathname !== TERMINAL_WS_PATH) return reject(404, `No WebSocket endpoint at ${url.pathname}.`);
+      if (!originAllowed(req, opts.allowedOrigins)) return reject(403, `Origin ${req.headers.origin} is not allowed.`);
+      const learner = learnerOf(req);
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        if (!learner) {
+          ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie: load the course page first.', fatal: true }));
+          ws.close(CloseCode.forbidden, 'no learner');
+          return;
+        }
+        this.alive.add(ws);
+        ws.on('pong', () => this.alive.add(ws));
+        serveTerminalSocket(ws, { learner, sessions: opts.sessions, registry: opts.registry, log: opts.log });
+      });
+    });
+  }
+
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    // Drop sockets that stop answering pings (a laptop lid closed mid-lab).
+    this.heartbeat = setInterval(() => {
+      for (const ws of this.wss.clients) {
+        if (!this.alive.has(ws)) {
+          ws.terminate();
+          continue;
+        }
+        this.alive.delete(ws);
+        ws.ping();
+      }
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Tells every page the server is going away, then closes. */
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const ws of this.wss.clients) {
+      ws.send(JSON.stringify({ type: 'error', code: 'server-shutdown', message: 'The lab server is restarting; reconnecting…', fatal: true }));
+      ws.close(CloseCode.shutdown, 'shutdown');
+    }
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** The learner of this request, giving a new learner a cookie. */
+  private learner(req: IncomingMessage, res: ServerResponse): string {
+    const known = learnerOf(req);
+    if (known) return known;
+    const token = randomBytes(24).toString('base64url');
+    res.setHeader('set-cookie', `${LEARNER_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`);
+    return token;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    try {
+      if (url.pathname.startsWith('/api/')) await this.api(req, res, url);
+      else await this.site(req, res);
+    } catch (err) {
+      if (res.headersSent) return void res.end();
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiError);
+      if (err instanceof SessionError) return sendJson(res, STATUS_OF[err.code], { error: err.message, code: err.code } satisfies ApiError);
+      this.opts.log.error({ err, url: req.url }, 'request failed');
+      sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
+    }
+  }
+
+  private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const parts = url.pathname.split('/').filter(Boolean); // ['api', ...]
+    if (parts[1] === 'health' && parts.length === 2 && method === 'GET') {
+      return sendJson(res, 200, { ok: true, ...this.opts.health() });
+    }
+    if (parts[1] === 'sessions') {
+      if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
+        throw new HttpError(403, 'bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+      }
+      const learner = this.learner(req, res);
+      if (parts.length === 2 && method === 'POST') {
+        const body = StartSessionRequest.safeParse(await readJson(req));
+        if (!body.success) {
+          const issue = body.error.issues[0]!;
+          throw new HttpError(400, 'bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+        }
+        const session = await this.opts.sessions.start(learner, body.data.lab);
+        return sendJson(res, 201, this.opts.sessions.info(session));
+      }
+      if (parts.length === 3) {
+        const session = this.opts.sessions.get(parts[2]!, learner);
+        if (method === 'GET') return sendJson(res, 200, this.opts.sessions.info(session));
+        if (method === 'DELETE') {
+          await this.opts.sessions.end(session.id, 'ended-by-learner');
+          res.writeHead(204).end();
+          return;
+        }
+      }
+      throw new HttpError(405, 'bad-method', `${method} ${url.pathname} is not supported.`);
+    }
+    throw new HttpError(404, 'not-found', `No API endpoint at ${url.pathname}.`);
+  }
+
+  private async site(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!existsSync(this.opts.siteDir)) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`The course site is not built (${this.opts.siteDir} is missing). Run \`npm start\`, which builds it.\n`);
+      return;
+    }
+    await serveHandler(req, res, { public: this.opts.siteDir, cleanUrls: true, directoryListing: false });
+  }
+}

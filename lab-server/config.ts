@@ -1,0 +1,88 @@
+/**
+ * Lab-server configuration: every setting comes from the environment, is
+ * validated once at start, and is listed in the README.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'a duration like 90s, 30m or 2h')
+  .transform((s) => {
+    const n = Number.parseInt(s, 10);
+    const unit = s.replace(/^\d+/, '');
+    return n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[unit]!;
+  });
+
+const memory = z
+  .string()
+  .regex(/^\d+[kmg]?$/i, 'a size like 512m or 1g')
+  .transform((s) => {
+    const n = Number.parseInt(s, 10);
+    const unit = s.slice(-1).toLowerCase();
+    const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+    return n * mult;
+  });
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  VETHLAB_HOST: z.string().default('127.0.0.1'),
+  VETHLAB_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(1),
+  VETHLAB_MEMORY: memory.default(512 * 1024 ** 2),
+  VETHLAB_PIDS: z.coerce.number().int().min(64).max(100_000).default(512),
+  VETHLAB_CPUS: z.coerce.number().min(0.1).max(64).default(1),
+  VETHLAB_TTL: duration.default(2 * 3_600_000),
+  VETHLAB_IDLE_TIMEOUT: duration.default(30 * 60_000),
+  VETHLAB_RUNTIME: z.string().optional(),
+  VETHLAB_DATA_DIR: z.string().default('.vethlab'),
+  VETHLAB_INSTANCE: z.string().regex(/^[a-z0-9-]{1,40}$/, 'lowercase letters, digits and -').default('default'),
+  VETHLAB_SITE_DIR: z.string().default('build'),
+  VETHLAB_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
+  VETHLAB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Ready sandboxes kept waiting for the next learner. */
+  poolSize: number;
+  limits: { memoryBytes: number; pids: number; cpus: number };
+  /** A session ends this long after it started, whatever happens. */
+  ttlMs: number;
+  /** ... or this long after the learner's last keystroke or attach. */
+  idleTimeoutMs: number;
+  /** OCI runtime for sandboxes (e.g. sysbox-runc); the engine default if unset. */
+  runtime: string | undefined;
+  dataDir: string;
+  /** Names this server's sandboxes (label vethlab.instance); two servers on one engine need different ones. */
+  instance: string;
+  siteDir: string;
+  allowedOrigins: string[];
+  logLevel: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.cwd()): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`);
+    throw new Error(`Invalid vethlab configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.VETHLAB_HOST,
+    poolSize: e.VETHLAB_POOL_SIZE,
+    limits: { memoryBytes: e.VETHLAB_MEMORY, pids: e.VETHLAB_PIDS, cpus: e.VETHLAB_CPUS },
+    ttlMs: e.VETHLAB_TTL,
+    idleTimeoutMs: e.VETHLAB_IDLE_TIMEOUT,
+    runtime: e.VETHLAB_RUNTIME,
+    dataDir: path.resolve(root, e.VETHLAB_DATA_DIR),
+    instance: e.VETHLAB_INSTANCE,
+    siteDir: path.resolve(root, e.VETHLAB_SITE_DIR),
+    allowedOrigins: e.VETHLAB_ALLOWED_ORIGINS,
+    logLevel: e.VETHLAB_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * `npm start` ends here (after scripts/setup): run the lab-server until
+ * Ctrl-C, then remove every sandbox. VETHLAB_KEEP_SANDBOXES=1 keeps them
+ * for the next start to re-adopt (a restart mid-workshop).
+ */
+import { createLabServer } from './app';
+import { loadConfig } from './config';
+import { createLogger } from './log';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const server = await createLabServer(config, { log });
+  console.log(`\n  vethlab is serving the course at ${server.url}\n  (Ctrl-C stops it and removes the sandboxes)\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const keepSandboxes = process.env.VETHLAB_KEEP_SANDBOXES === '1';
+    log.info({ signal, keepSandboxes }, 'stopping');
+    await server.close({ keepSandboxes });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(`\nvethlab: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,349 @@
+/**
+ * SandboxEngine owns the sandbox containers and their volumes on the Docker
+ * engine: create one (with the verified DinD flag set: no --privileged, a
+ * private cgroup namespace, no network), wait until its inner engine answers,
+ * run commands and shells in it, list and remove them. It knows nothing of
+ * learners or labs beyond the labels it writes.
+ */
+import { PassThrough, type Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { Logger } from '../log';
+
+export const LABEL = {
+  /** Which lab-server owns the sandbox: servers (and test runs) never touch each other's. */
+  instance: 'vethlab.instance',
+  session: 'vethlab.session',
+  host: 'vethlab.host',
+  lab: 'vethlab.lab',
+  learner: 'vethlab.learner',
+  pool: 'vethlab.pool',
+  created: 'vethlab.created',
+  expires: 'vethlab.expires',
+} as const;
+
+export interface SandboxLimits {
+  memoryBytes: number;
+  pids: number;
+  cpus: number;
+}
+
+export interface SandboxSpec {
+  sessionId: string;
+  /** Host name inside the lab ("sandbox", "host-a"...): the shell prompt shows it. */
+  host: string;
+  lab: string;
+  learner: string;
+  pool: boolean;
+  expiresAt: Date;
+}
+
+export interface Sandbox {
+  containerId: string;
+  name: string;
+  volume: string;
+  sessionId: string;
+  host: string;
+  pool: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+  running: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface Shell {
+  /** Raw TTY byte stream: write keystrokes, read output. */
+  stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  exitCode(): Promise<number | null>;
+}
+
+export class SandboxStartError extends Error {
+  constructor(
+    message: string,
+    readonly logTail: string,
+  ) {
+    super(message);
+    this.name = 'SandboxStartError';
+  }
+}
+
+export interface SandboxEngineOptions {
+  image: string;
+  instance: string;
+  limits: SandboxLimits;
+  runtime?: string | undefined;
+  readyTimeoutMs?: number;
+  log: Logger;
+}
+
+export class SandboxEngine {
+  constructor(
+    readonly docker: Docker,
+    private readonly opts: SandboxEngineOptions,
+  ) {}
+
+  /** Creates and starts a sandbox and resolves once it is ready for a learner. */
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    const name = `vethlab-${spec.sessionId}-${spec.host}`;
+    const createdAt = new Date();
+    const labels: Record<string, string> = {
+      [LABEL.instance]: this.opts.instance,
+      [LABEL.session]: spec.sessionId,
+      [LABEL.host]: spec.host,
+      [LABEL.lab]: spec.lab,
+      [LABEL.learner]: spec.learner,
+      [LABEL.pool]: spec.pool ? '1' : '0',
+      [LABEL.created]: createdAt.toISOString(),
+      [LABEL.expires]: spec.expiresAt.toISOString(),
+    };
+    await this.docker.createVolume({ Name: name, Labels: labels });
+    const { limits } = this.opts;
+    let container: Docker.Container | undefined;
+    try {
+      const options: Docker.ContainerCreateOptions = {
+        name,
+        Image: this.opts.image,
+        Hostname: spec.host,
+        Labels: labels,
+        Env: ['LANG=C.UTF-8'],
+        HostConfig: {
+          // Never a route off the machine: the sandbox's "internet" lives in namespaces inside it.
+          NetworkMode: 'none',
+          CgroupnsMode: 'private',
+          // --privileged fails on this VM kind and is looser anyway (DESIGN.md).
+          CapAdd: ['ALL'],
+          CapDrop: ['SYS_RESOURCE', 'SYS_MODULE'],
+          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+          Tmpfs: { '/run': '' },
+          Mounts: [{ Type: 'volume', Source: name, Target: '/var/lib/docker' }],
+          Init: true,
+          Memory: limits.memoryBytes,
+          MemorySwap: limits.memoryBytes,
+          PidsLimit: limits.pids,
+          NanoCpus: Math.round(limits.cpus * 1e9),
+          ...(this.opts.runtime ? { Runtime: this.opts.runtime } : {}),
+        } as Docker.HostConfig, // CgroupnsMode (API 1.41) is missing from @types/dockerode
+      };
+      const created = await this.docker.createContainer(options);
+      container = created;
+      await created.start();
+      await this.waitReady(created);
+    } catch (err) {
+      const tail = container ? await this.logTail(container.id) : '';
+      await this.removeByName(name, container?.id);
+      if (err instanceof SandboxStartError) throw err;
+      throw new SandboxStartError(`Sandbox ${name} failed to start: ${(err as Error).message}`, tail);
+    }
+    this.opts.log.debug({ name }, 'sandbox ready');
+    return {
+      containerId: container!.id,
+      name,
+      volume: name,
+      sessionId: spec.sessionId,
+      host: spec.host,
+      pool: spec.pool,
+      createdAt,
+      expiresAt: spec.expiresAt,
+      running: true,
+    };
+  }
+
+  /** Waits for the entrypoint's "vethlab: ready" line (or its failure). */
+  private async waitReady(container: Docker.Container): Promise<void> {
+    const timeoutMs = this.opts.readyTimeoutMs ?? 60_000;
+    const raw = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & {
+      destroy(): void;
+    };
+    const text = new PassThrough();
+    this.docker.modem.demuxStream(raw, text, text);
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        raw.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new SandboxStartError(`not ready after ${timeoutMs} ms`, seen.slice(-2000))), timeoutMs);
+      text.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('utf8');
+        if (seen.includes('vethlab: ready')) done();
+        const failed = /vethlab: FAILED: (.*)/.exec(seen);
+        if (failed) done(new SandboxStartError(`sandbox setup failed: ${failed[1]}`, seen.slice(-2000)));
+      });
+      raw.on('end', () => done(new SandboxStartError('sandbox exited while starting', seen.slice(-2000))));
+      raw.on('error', (e: Error) => done(e));
+    });
+  }
+
+  private async logTail(containerId: string): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: 40 })) as unknown as Buffer;
+      return buf.toString('utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The label filter that selects this server's sandboxes. */
+  get ownLabel(): string {
+    return `${LABEL.instance}=${this.opts.instance}`;
+  }
+
+  /** Every sandbox container of this server on the engine (running or not), from its labels. */
+  async list(): Promise<Sandbox[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [this.ownLabel] } });
+    return containers.map((c) => {
+      const l = c.Labels;
+      const name = (c.Names[0] ?? '').replace(/^\//, '');
+      return {
+        containerId: c.Id,
+        name,
+        volume: name,
+        sessionId: l[LABEL.session] ?? '',
+        host: l[LABEL.host] ?? '',
+        pool: l[LABEL.pool] === '1',
+        createdAt: new Date(l[LABEL.created] ?? 0),
+        expiresAt: new Date(l[LABEL.expires] ?? 0),
+        running: c.State === 'running',
+      };
+    });
+  }
+
+  /** Volumes labelled as sandbox volumes (a crash can leave one without its container). */
+  async listVolumes(): Promise<string[]> {
+    const { Volumes } = await this.docker.listVolumes({ filters: { label: [this.ownLabel] } });
+    return (Volumes ?? []).map((v) => v.Name);
+  }
+
+  async isRunning(containerId: string): Promise<boolean> {
+    try {
+      const info = await this.docker.getContainer(containerId).inspect();
+      return info.State.Running;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes the container and its volume; absent ones are fine. */
+  async remove(sandbox: Pick<Sandbox, 'containerId' | 'volume'>): Promise<void> {
+    await this.removeByName(sandbox.volume, sandbox.containerId);
+  }
+
+  private async removeByName(volume: string, containerId?: string): Promise<void> {
+    if (containerId) {
+      await this.docker
+        .getContainer(containerId)
+        .remove({ force: true, v: true })
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+        });
+    }
+    await this.removeVolume(volume);
+  }
+
+  async removeVolume(volume: string): Promise<void> {
+    // A just-removed container can hold its volume for a moment.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.docker.getVolume(volume).remove();
+        return;
+      } catch (err) {
+        const code = (err as { statusCode?: number }).statusCode;
+        if (code === 404) return;
+        if (code !== 409 || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Runs a command to completion without a TTY (checks, tests), killed at the time limit. */
+  async exec(containerId: string, cmd: string[], opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const container = this.docker.getContainer(containerId);
+    // `timeout` inside the sandbox kills the process itself, not just our wait for it.
+    const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+    const exec = await container.exec({
+      Cmd: ['timeout', '-s', 'KILL', String(seconds), ...cmd],
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: opts.stdin !== undefined,
+      Tty: false,
+    });
+    const stream = await exec.start({ hijack: true, stdin: opts.stdin !== undefined });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    out.on('data', (b: Buffer) => stdout.push(b));
+    err.on('data', (b: Buffer) => stderr.push(b));
+    this.docker.modem.demuxStream(stream, out, err);
+    if (opts.stdin !== undefined) stream.end(opts.stdin);
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stream.destroy();
+        resolve();
+      }, timeoutMs + 2000);
+      const finish = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      stream.on('end', finish);
+      stream.on('close', finish);
+      stream.on('error', finish);
+    });
+    const info = await exec.inspect();
+    const exitCode = info.Running ? null : info.ExitCode;
+    return {
+      exitCode: timedOut ? null : exitCode,
+      stdout: Buffer.concat(stdout).toString('utf8'),
+      stderr: Buffer.concat(stderr).toString('utf8'),
+      timedOut: timedOut || exitCode === 137,
+    };
+  }
+
+  /** Starts an interactive login shell with a real TTY. */
+  async openShell(containerId: string, size: { cols: number; rows: number }, env: string[] = []): Promise<Shell> {
+    const container = this.docker.getContainer(containerId);
+    const exec = await container.exec({
+      Cmd: ['bash', '-l'],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: true,
+      WorkingDir: '/root',
+      Env: ['TERM=xterm-256color', 'LANG=C.UTF-8', 'COLORTERM=truecolor', ...env],
+      // Honoured by engines with API >= 1.42; older ones get the resize below.
+      ConsoleSize: [size.rows, size.cols],
+    } as Docker.ExecCreateOptions);
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
+    const resize = async (cols: number, rows: number) => {
+      try {
+        await exec.resize({ w: cols, h: rows });
+      } catch {
+        // Resizing a shell that has just exited fails; nothing to do.
+      }
+    };
+    void resize(size.cols, size.rows);
+    return {
+      stream,
+      resize,
+      exitCode: async () => {
+        try {
+          const info = await exec.inspect();
+          return info.Running ? null : info.ExitCode;
+        } catch {
+          return null;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * SandboxPool keeps a few single-host sandboxes started and ready, so a
+ * learner gets a prompt without waiting for an engine to boot. It refills one
+ * sandbox at a time in the background (a 2-core machine should not boot
+ * several engines at once while learners type).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log';
+import type { Sandbox, SandboxEngine } from './sandbox-engine';
+
+export function newSessionId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export const POOL_HOST = 'sandbox';
+
+export class SandboxPool {
+  private readonly ready: Sandbox[] = [];
+  private filling: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly engine: SandboxEngine,
+    private readonly opts: { size: number; ttlMs: number; log: Logger },
+  ) {}
+
+  get size(): number {
+    return this.ready.length;
+  }
+
+  /** Takes back pool sandboxes found at start (still running, not expired). */
+  adopt(sandboxes: Sandbox[]): void {
+    this.ready.push(...sandboxes);
+  }
+
+  /** A ready sandbox if one is waiting (its session id becomes the session's). */
+  take(): Sandbox | undefined {
+    const now = Date.now();
+    let sandbox: Sandbox | undefined;
+    while ((sandbox = this.ready.shift())) {
+      if (sandbox.expiresAt.getTime() > now + 60_000) break;
+      void this.engine.remove(sandbox);
+    }
+    this.refill();
+    return sandbox;
+  }
+
+  /** Starts filling the pool up to its size, in the background. */
+  refill(): void {
+    if (this.stopped || this.filling || this.ready.length >= this.opts.size) return;
+    this.filling = (async () => {
+      while (!this.stopped && this.ready.length < this.opts.size) {
+        try {
+          const sandbox = await this.engine.create({
+            sessionId: newSessionId(),
+            host: POOL_HOST,
+            lab: '',
+            learner: '',
+            pool: true,
+            expiresAt: new Date(Date.now() + this.opts.ttlMs),
+          });
+          if (this.stopped) await this.engine.remove(sandbox);
+          else this.ready.push(sandbox);
+        } catch (err) {
+          this.opts.log.error({ err }, 'could not start a pool sandbox; retrying in 10 s');
+          await new Promise((r) => setTimeout(r, 10_000).unref());
+        }
+      }
+    })().finally(() => {
+      this.filling = null;
+    });
+  }
+
+  /** Drops sandboxes that expire soon, so the pool stays fresh. */
+  recycle(): void {
+    const now = Date.now();
+    for (let i = this.ready.length - 1; i >= 0; i--) {
+      const s = this.ready[i]!;
+      if (s.expiresAt.getTime() <= now + 60_000) {
+        this.ready.splice(i, 1);
+        void this.engine.remove(s);
+      }
+    }
+    this.refill();
+  }
+
+  /** Stops refilling and removes every waiting sandbox. */
+  async drain(): Promise<void> {
+    this.stopped = true;
+    await this.filling;
+    const all = this.ready.splice(0);
+    await Promise.all(all.map((s) => this.engine.remove(s)));
+  }
+
+  /** Stops refilling, leaving waiting sandboxes for the next server to adopt. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.filling;
+  }
+
+  has(containerId: string): boolean {
+    return this.ready.some((s) => s.containerId === containerId);
+  }
+
+  /** A pool sandbox died: forget it and start another. */
+  forget(containerId: string): void {
+    const i = this.ready.findIndex((s) => s.containerId === containerId);
+    if (i >= 0) {
+      const [s] = this.ready.splice(i, 1);
+      void this.engine.remove(s!);
+      this.refill();
+    }
+  }
+}

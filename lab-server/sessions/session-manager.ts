@@ -1,0 +1,287 @@
+/**
+ * SessionManager owns learner sessions: which learner has which sandboxes for
+ * which lab, until when. It starts sessions (from the warm pool when it can),
+ * records them in the store at once, re-adopts live ones after a restart,
+ * removes orphans, reaps expired and idle sessions, and notices when a
+ * sandbox dies behind its back (engine events).
+ */
+import { EventEmitter } from 'node:events';
+import type { SessionInfo, TerminalInfo } from '../../protocol/api';
+import type { Logger } from '../log';
+import { LABEL, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
+import type { Store } from '../store/store';
+
+export interface Session {
+  id: string;
+  learner: string;
+  lab: string;
+  createdAt: number;
+  expiresAt: number;
+  lastActiveAt: number;
+  hosts: Map<string, Sandbox>;
+  state: 'ready' | 'gone';
+}
+
+export class SessionError extends Error {
+  constructor(
+    readonly code: 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SessionError';
+  }
+}
+
+export interface SessionManagerEvents {
+  /** The session's sandbox died or was removed; its terminals must be told. */
+  gone: [sessionId: string];
+  /** The session was ended (by the learner, TTL, idle or shutdown). */
+  ended: [sessionId: string, reason: string];
+}
+
+export interface SessionManagerOptions {
+  ttlMs: number;
+  idleTimeoutMs: number;
+  /** Host names a lab needs (one per sandbox), or undefined for an unknown lab. */
+  labHosts: (lab: string) => string[] | undefined;
+  log: Logger;
+}
+
+/** Single-host sessions have one terminal, "main"; multi-host ones one per host. */
+export function terminalsOf(hosts: string[]): TerminalInfo[] {
+  if (hosts.length === 1) return [{ id: 'main', host: hosts[0]! }];
+  return hosts.map((h) => ({ id: h, host: h }));
+}
+
+export class SessionManager extends EventEmitter<SessionManagerEvents> {
+  private readonly sessions = new Map<string, Session>();
+  private reaper: NodeJS.Timeout | null = null;
+  private events: NodeJS.ReadableStream | null = null;
+  private closing = false;
+
+  constructor(
+    private readonly engine: SandboxEngine,
+    private readonly pool: SandboxPool,
+    private readonly store: Store,
+    private readonly opts: SessionManagerOptions,
+  ) {
+    super();
+  }
+
+  /**
+   * Reconciles the engine with the store: live sessions whose sandboxes all
+   * run are re-adopted, waiting pool sandboxes go back to the pool, and
+   * everything else labelled as ours is removed.
+   */
+  async init(): Promise<{ adopted: number; pooled: number; removed: number }> {
+    const now = Date.now();
+    const containers = await this.engine.list();
+    const byId = new Map(containers.map((c) => [c.containerId, c]));
+    const kept = new Set<string>();
+    let adopted = 0;
+    for (const row of this.store.liveSessions()) {
+      const hostRows = this.store.hostsOf(row.id);
+      const sandboxes = hostRows.map((h) => byId.get(h.containerId));
+      const alive = sandboxes.length > 0 && sandboxes.every((s) => s?.running);
+      const expired = row.expiresAt <= now || row.lastActiveAt + this.opts.idleTimeoutMs <= now;
+      if (!alive || expired) {
+        this.store.endSession(row.id, expired ? 'expired' : 'sandbox-gone');
+        continue;
+      }
+      const hosts = new Map<string, Sandbox>();
+      for (const s of sandboxes) {
+        hosts.set(s!.host, { ...s!, expiresAt: new Date(row.expiresAt) });
+        kept.add(s!.containerId);
+      }
+      this.sessions.set(row.id, { ...row, hosts, state: 'ready' });
+      adopted++;
+    }
+    const pooled = containers.filter((c) => c.pool && c.running && !kept.has(c.containerId) && c.expiresAt.getTime() > now + 60_000 && !this.store.getSession(c.sessionId));
+    for (const c of pooled) kept.add(c.containerId);
+    this.pool.adopt(pooled);
+    const orphans = containers.filter((c) => !kept.has(c.containerId));
+    await Promise.all(orphans.map((c) => this.engine.remove(c)));
+    // Volumes whose container vanished (a crash mid-create).
+    const keptVolumes = new Set(containers.filter((c) => kept.has(c.containerId)).map((c) => c.volume));
+    const strayVolumes = (await this.engine.listVolumes()).filter((v) => !keptVolumes.has(v));
+    await Promise.all(strayVolumes.map((v) => this.engine.removeVolume(v)));
+    this.opts.log.info({ adopted, pooled: pooled.length, removed: orphans.length }, 'sandboxes reconciled');
+    return { adopted, pooled: pooled.length, removed: orphans.length };
+  }
+
+  /** Starts reaping, watching engine events and filling the pool. */
+  startHousekeeping(reapIntervalMs = 15_000): void {
+    this.reaper = setInterval(() => void this.reap(), reapIntervalMs);
+    this.reaper.unref();
+    void this.watchEngine();
+    this.pool.refill();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts a session for the learner's lab (or returns the one they already have). */
+  async start(learner: string, lab: string): Promise<Session> {
+    const hosts = this.opts.labHosts(lab);
+    if (!hosts) throw new SessionError('unknown-lab', `There is no lab called "${lab}".`);
+    for (const s of [...this.sessions.values()]) {
+      if (s.learner !== learner || s.lab !== lab) continue;
+      if (s.state === 'ready') {
+        this.touch(s.id);
+        return s;
+      }
+      await this.end(s.id, 'sandbox-gone');
+    }
+    const now = Date.now();
+    const expiresAt = now + this.opts.ttlMs;
+    const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? this.pool.take() : undefined;
+    const id = pooled?.sessionId ?? newSessionId();
+    const sandboxes = new Map<string, Sandbox>();
+    try {
+      if (pooled) sandboxes.set(POOL_HOST, { ...pooled, expiresAt: new Date(expiresAt) });
+      else {
+        for (const host of hosts) {
+          const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt) });
+          sandboxes.set(host, s);
+        }
+      }
+    } catch (err) {
+      await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));
+      this.opts.log.error({ err, lab }, 'sandbox failed to start');
+      throw new SessionError('sandbox-failed', `Your sandbox could not be started: ${(err as Error).message}`);
+    }
+    const session: Session = { id, learner, lab, createdAt: now, expiresAt, lastActiveAt: now, hosts: sandboxes, state: 'ready' };
+    try {
+      this.store.insertSession(
+        { id, learner, lab, createdAt: now, expiresAt, lastActiveAt: now },
+        [...sandboxes.values()].map((s) => ({ sessionId: id, host: s.host, containerId: s.containerId, volume: s.volume })),
+      );
+    } catch (err) {
+      await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));
+      throw new SessionError('unavailable', `The progress store cannot be written (${(err as Error).message}); no new sessions until it is fixed.`);
+    }
+    this.sessions.set(id, session);
+    this.opts.log.info({ session: id, lab, fromPool: Boolean(pooled) }, 'session started');
+    return session;
+  }
+
+  /** The session, if it exists and belongs to this learner. */
+  get(id: string, learner: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new SessionError('unknown-session', 'This session does not exist (it may have expired). Start the lab again.');
+    if (s.learner !== learner) throw new SessionError('forbidden', 'This session belongs to another learner.');
+    return s;
+  }
+
+  find(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  info(s: Session): SessionInfo {
+    return {
+      sessionId: s.id,
+      lab: s.lab,
+      state: s.state,
+      terminals: terminalsOf([...s.hosts.keys()]),
+      createdAt: new Date(s.createdAt).toISOString(),
+      expiresAt: new Date(Math.min(s.expiresAt, s.lastActiveAt + this.opts.idleTimeoutMs)).toISOString(),
+    };
+  }
+
+  /** The learner did something: push the idle deadline back. */
+  touch(id: string): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    const now = Date.now();
+    // Writing on every keystroke is wasteful; a minute's precision is plenty.
+    if (now - s.lastActiveAt < 60_000) return;
+    s.lastActiveAt = now;
+    try {
+      this.store.touchSession(id, now);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'could not record activity');
+    }
+  }
+
+  async end(id: string, reason: string): Promise<void> {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    try {
+      this.store.endSession(id, reason);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'could not record the end of a session');
+    }
+    this.emit('ended', id, reason);
+    await Promise.all([...s.hosts.values()].map((sb) => this.engine.remove(sb).catch((err: unknown) => this.opts.log.error({ err }, 'remove failed'))));
+    this.opts.log.info({ session: id, reason }, 'session ended');
+  }
+
+  /** Ends sessions past their TTL or idle too long. */
+  async reap(now = Date.now()): Promise<void> {
+    const due = [...this.sessions.values()].filter((s) => s.expiresAt <= now || s.lastActiveAt + this.opts.idleTimeoutMs <= now);
+    await Promise.all(due.map((s) => this.end(s.id, s.expiresAt <= now ? 'expired' : 'idle')));
+    this.pool.recycle();
+  }
+
+  private async watchEngine(): Promise<void> {
+    while (!this.closing) {
+      try {
+        const stream = (await this.engine.docker.getEvents({
+          filters: { type: ['container'], event: ['die', 'destroy'], label: [this.engine.ownLabel] },
+        })) as NodeJS.ReadableStream & { destroy(): void };
+        this.events = stream;
+        let buf = '';
+        await new Promise<void>((resolve) => {
+          stream.on('data', (chunk: Buffer) => {
+            buf += chunk.toString('utf8');
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (line.trim()) this.onEngineEvent(JSON.parse(line) as { id: string; Actor: { Attributes: Record<string, string> } });
+            }
+          });
+          stream.on('end', resolve);
+          stream.on('error', resolve);
+          stream.on('close', resolve);
+        });
+      } catch (err) {
+        this.opts.log.warn({ err }, 'engine event stream failed');
+      }
+      if (!this.closing) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private onEngineEvent(ev: { id: string; Actor: { Attributes: Record<string, string> } }): void {
+    if (this.pool.has(ev.id)) {
+      this.pool.forget(ev.id);
+      return;
+    }
+    const sessionId = ev.Actor.Attributes[LABEL.session];
+    const s = sessionId ? this.sessions.get(sessionId) : undefined;
+    if (!s || s.state === 'gone') return;
+    if (![...s.hosts.values()].some((h) => h.containerId === ev.id)) return;
+    s.state = 'gone';
+    this.opts.log.warn({ session: s.id }, 'a sandbox of this session died');
+    this.emit('gone', s.id);
+  }
+
+  /**
+   * Stops everything. By default every sandbox is removed (Ctrl-C leaves
+   * nothing behind); with keepSandboxes the next server re-adopts them.
+   */
+  async shutdown({ keepSandboxes = false } = {}): Promise<void> {
+    this.closing = true;
+    if (this.reaper) clearInterval(this.reaper);
+    (this.events as { destroy?: () => void } | null)?.destroy?.();
+    if (keepSandboxes) {
+      await this.pool.stop();
+      return;
+    }
+    await Promise.all([this.pool.drain(), ...[...this.sessions.keys()].map((id) => this.end(id, 'server-stopped'))]);
+  }
+}
+

@@ -1,0 +1,67 @@
+/**
+ * The terminals of all sessions: one TerminalSlot per (session, terminal id),
+ * created on first attach and closed when the session ends or its sandbox
+ * dies.
+ */
+import { EventEmitter } from 'node:events';
+import type { SandboxEngine } from '../sandbox/sandbox-engine';
+import type { Session, SessionManager } from '../sessions/session-manager';
+import { terminalsOf } from '../sessions/session-manager';
+import { TerminalSlot } from './terminal-slot';
+
+export interface TerminalRegistryEvents {
+  /** A command finished in one of the session's terminals. */
+  prompt: [sessionId: string, terminalId: string];
+}
+
+export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
+  private readonly slots = new Map<string, Map<string, TerminalSlot>>();
+  /** Listeners told when a session's sandbox is gone or the session ended. */
+  private readonly goneListeners = new Map<string, Set<(reason: 'sandbox-gone' | 'ended') => void>>();
+
+  constructor(
+    private readonly engine: SandboxEngine,
+    sessions: SessionManager,
+  ) {
+    super();
+    sessions.on('gone', (id) => this.closeSession(id, 'sandbox-gone'));
+    sessions.on('ended', (id) => this.closeSession(id, 'ended'));
+  }
+
+  /** The slot for a terminal of the session, or undefined if the session has no such terminal. */
+  slot(session: Session, terminalId: string): TerminalSlot | undefined {
+    const terminal = terminalsOf([...session.hosts.keys()]).find((t) => t.id === terminalId);
+    if (!terminal) return undefined;
+    let bySession = this.slots.get(session.id);
+    if (!bySession) this.slots.set(session.id, (bySession = new Map()));
+    let slot = bySession.get(terminalId);
+    if (!slot) {
+      const sandbox = session.hosts.get(terminal.host)!;
+      slot = new TerminalSlot(session.id, terminalId, (size) => this.engine.openShell(sandbox.containerId, size));
+      slot.on('prompt', () => this.emit('prompt', session.id, terminalId));
+      bySession.set(terminalId, slot);
+    }
+    return slot;
+  }
+
+  onSessionClosed(sessionId: string, listener: (reason: 'sandbox-gone' | 'ended') => void): () => void {
+    let set = this.goneListeners.get(sessionId);
+    if (!set) this.goneListeners.set(sessionId, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private closeSession(sessionId: string, reason: 'sandbox-gone' | 'ended'): void {
+    for (const listener of this.goneListeners.get(sessionId) ?? []) listener(reason);
+    this.goneListeners.delete(sessionId);
+    for (const slot of this.slots.get(sessionId)?.values() ?? []) slot.close();
+    this.slots.delete(sessionId);
+  }
+
+  /** Total bytes held in replay buffers (for the health endpoint and benchmarks). */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const m of this.slots.values()) for (const s of m.values()) n += s.ring.end - s.ring.start;
+    return n;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * One terminal of a session: a shell in a sandbox, its recent output, and at
+ * most one attached page. The shell outlives page connections (a reload or a
+ * network blip reattaches to the same shell); output is offset-addressed so a
+ * reattaching page gets exactly what it missed. Flow control follows
+ * xterm.js's guide: the page acknowledges rendered bytes and the shell's
+ * stream is paused while too much is unacknowledged.
+ */
+import { EventEmitter } from 'node:events';
+import type { Shell } from '../sandbox/sandbox-engine';
+import { OutputRing } from './output-ring';
+
+export const REPLAY_BUFFER_BYTES = 128 * 1024;
+/** Pause the shell above this many unacknowledged bytes, resume below LOW. */
+export const FLOW_HIGH_WATER = 1024 * 1024;
+export const FLOW_LOW_WATER = 256 * 1024;
+/** The sandbox's bashrc prints this OSC after every command (PROMPT_COMMAND). */
+export const PROMPT_MARK = Buffer.from('\x1b]6973;vethlab;prompt\x07');
+
+/** What the slot needs from an attached page connection. */
+export interface TerminalPeer {
+  /** Output continues at `from`; `replay` holds the bytes from there to now. */
+  begin(from: number, reset: boolean, replay: Buffer): void;
+  sendOutput(bytes: Buffer): void;
+  /** The slot hands the page over to a newer one. */
+  takenOver(): void;
+  shellExited(code: number | null): void;
+}
+
+export interface TerminalSlotEvents {
+  /** A command finished in this terminal (the prompt came back). */
+  prompt: [];
+}
+
+export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
+  readonly ring = new OutputRing(REPLAY_BUFFER_BYTES);
+  private shell: Shell | null = null;
+  private opening: Promise<Shell> | null = null;
+  private peer: TerminalPeer | null = null;
+  /** Offsets for the attached page: what it was sent, what it rendered. */
+  private sent = 0;
+  private acked = 0;
+  private paused = false;
+
+  constructor(
+    readonly sessionId: string,
+    readonly terminalId: string,
+    private readonly open: (size: { cols: number; rows: number }) => Promise<Shell>,
+  ) {
+    super();
+  }
+
+  get attached(): boolean {
+    return this.peer !== null;
+  }
+
+  /**
+   * Attaches a page, replacing any earlier one. The page is told where its
+   * output continues (`lastSeq` is the end of its copy, if it has one) and
+   * sent what it missed, before any live output.
+   */
+  async attach(peer: TerminalPeer, lastSeq: number | undefined, size: { cols: number; rows: number }): Promise<void> {
+    const shell = await this.ensureShell(size);
+    // From here to the end nothing awaits, so no output slips in between.
+    const previous = this.peer;
+    this.peer = peer;
+    if (previous && previous !== peer) previous.takenOver();
+    const reset = lastSeq === undefined || !this.ring.holds(lastSeq);
+    const from = reset ? this.ring.replayStart() : lastSeq;
+    const replay = this.ring.since(from);
+    this.sent = from + replay.length;
+    this.acked = from;
+    peer.begin(from, reset, replay);
+    this.updateFlow();
+    void shell.resize(size.cols, size.rows);
+  }
+
+  detach(peer: TerminalPeer): void {
+    if (this.peer !== peer) return;
+    this.peer = null;
+    // Nobody is watching: keep the shell running into the replay buffer.
+    this.updateFlow();
+  }
+
+  write(data: string): void {
+    this.shell?.stream.write(data);
+  }
+
+  async resize(cols: number, rows: number): Promise<void> {
+    await this.shell?.resize(cols, rows);
+  }
+
+  ack(peer: TerminalPeer, seq: number): void {
+    if (this.peer !== peer) return;
+    // An ack can only move forward and never past what was sent.
+    this.acked = Math.min(Math.max(this.acked, seq), this.sent);
+    this.updateFlow();
+  }
+
+  /** Bytes sent to the page and not yet rendered by it. */
+  get unacknowledged(): number {
+    return this.peer ? this.sent - this.acked : 0;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private updateFlow(): void {
+    const pending = this.unacknowledged;
+    if (!this.paused && pending > FLOW_HIGH_WATER) {
+      this.paused = true;
+      this.shell?.stream.pause();
+    } else if (this.paused && pending < FLOW_LOW_WATER) {
+      this.paused = false;
+      this.shell?.stream.resume();
+    }
+  }
+
+  private ensureShell(size: { cols: number; rows: number }): Promise<Shell> {
+    if (this.shell) return Promise.resolve(this.shell);
+    if (!this.opening) {
+      this.opening = this.open(size).then(
+        (shell) => {
+          this.shell = shell;
+          this.opening = null;
+          this.paused = false;
+          shell.stream.on('data', (chunk: Buffer) => this.onOutput(chunk));
+          const ended = () => void this.onShellEnd(shell);
+          shell.stream.once('end', ended);
+          shell.stream.once('close', ended);
+          shell.stream.on('error', () => {});
+          return shell;
+        },
+        (err: unknown) => {
+          this.opening = null;
+          throw err;
+        },
+      );
+    }
+    return this.opening;
+  }
+
+  private onOutput(chunk: Buffer): void {
+    this.ring.push(chunk);
+    if (chunk.includes(PROMPT_MARK)) this.emit('prompt');
+    if (this.peer) {
+      this.sent += chunk.length;
+      this.peer.sendOutput(chunk);
+      this.updateFlow();
+    }
+  }
+
+  private async onShellEnd(shell: Shell): Promise<void> {
+    if (this.shell !== shell) return;
+    this.shell = null;
+    const code = await shell.exitCode();
+    this.peer?.shellExited(code);
+  }
+
+  /** Ends the shell (the session is over). */
+  close(): void {
+    this.shell?.stream.destroy();
+    this.shell = null;
+    this.peer = null;
+  }
+}

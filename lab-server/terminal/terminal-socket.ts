@@ -1,0 +1,162 @@
+/**
+ * One page's WebSocket to one terminal: parses and validates frames (shared
+ * protocol in protocol/terminal.ts), attaches to the terminal's slot after a
+ * valid `hello`, and answers every bad frame with an error instead of
+ * failing. Fatal conditions (unknown session, takeover, sandbox gone) are
+ * reported, then the socket is closed with an application close code.
+ */
+import type { WebSocket } from 'ws';
+import {
+  ClientMessage,
+  CloseCode,
+  MAX_CLIENT_FRAME_BYTES,
+  type ErrorCode,
+  type ServerMessage,
+} from '../../protocol/terminal';
+import type { Logger } from '../log';
+import { SessionError, type SessionManager } from '../sessions/session-manager';
+import type { TerminalRegistry } from './terminal-registry';
+import type { TerminalPeer, TerminalSlot } from './terminal-slot';
+
+const HELLO_TIMEOUT_MS = 10_000;
+const MAX_ERRORS = 50;
+const REPLAY_FRAME_BYTES = 64 * 1024;
+
+export interface TerminalSocketContext {
+  learner: string;
+  sessions: SessionManager;
+  registry: TerminalRegistry;
+  log: Logger;
+}
+
+export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): void {
+  let slot: TerminalSlot | null = null;
+  let sessionId: string | null = null;
+  let attaching = false;
+  let errors = 0;
+  let unsubscribe: (() => void) | null = null;
+  const pending: Exclude<ClientMessage, { type: 'hello' | 'ping' }>[] = [];
+
+  const send = (msg: ServerMessage) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+  };
+  const fail = (code: ErrorCode, message: string, close?: number) => {
+    send({ type: 'error', code, message, fatal: close !== undefined });
+    if (close !== undefined) ws.close(close, code);
+    else if (++errors > MAX_ERRORS) {
+      send({ type: 'error', code: 'bad-frame', message: 'Too many bad frames; closing.', fatal: true });
+      ws.close(CloseCode.protocolError, 'too many errors');
+    }
+  };
+
+  const peer: TerminalPeer = {
+    begin(from, reset, replay) {
+      send({ type: 'ready', from, reset, terminalId: slot!.terminalId });
+      for (let i = 0; i < replay.length; i += REPLAY_FRAME_BYTES) {
+        ws.send(replay.subarray(i, i + REPLAY_FRAME_BYTES), { binary: true });
+      }
+    },
+    sendOutput(bytes) {
+      if (ws.readyState === ws.OPEN) ws.send(bytes, { binary: true });
+    },
+    takenOver() {
+      slot = null;
+      fail('taken-over', 'This terminal was opened in another window or tab.', CloseCode.takenOver);
+    },
+    shellExited(code) {
+      send({ type: 'exit', code });
+      slot = null;
+      ws.close(1000, 'shell exited');
+    },
+  };
+
+  const helloTimer = setTimeout(() => {
+    if (!slot && !attaching) fail('not-attached', `No hello within ${HELLO_TIMEOUT_MS / 1000} s.`, CloseCode.protocolError);
+  }, HELLO_TIMEOUT_MS);
+
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+    if (size > MAX_CLIENT_FRAME_BYTES) return fail('too-large', `Frame of ${size} bytes is over the ${MAX_CLIENT_FRAME_BYTES}-byte limit; it was dropped.`);
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+    } catch {
+      return fail('bad-frame', 'Frame is not valid JSON.');
+    }
+    const type = (json as { type?: unknown } | null)?.type;
+    const parsed = ClientMessage.safeParse(json);
+    if (!parsed.success) {
+      if (typeof type !== 'string' || !['hello', 'input', 'resize', 'ack', 'ping'].includes(type)) {
+        return fail('unknown-type', `Unknown message type ${JSON.stringify(type)}.`);
+      }
+      const issue = parsed.error.issues[0];
+      const where = issue ? `${issue.path.join('.') || type}: ${issue.message}` : type;
+      return fail(type === 'resize' ? 'bad-resize' : 'bad-frame', `Invalid ${type} message (${where}).`);
+    }
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'ping':
+        return send({ type: 'pong', t: msg.t });
+      case 'hello': {
+        if (slot || attaching) return fail('bad-frame', 'Already attached; hello is sent once.');
+        let session;
+        try {
+          session = ctx.sessions.get(msg.sessionId, ctx.learner);
+        } catch (err) {
+          if (err instanceof SessionError && err.code === 'forbidden') return fail('forbidden', err.message, CloseCode.forbidden);
+          return fail('unknown-session', (err as Error).message, CloseCode.unknownSession);
+        }
+        if (session.state === 'gone') {
+          return fail('sandbox-gone', 'Your sandbox has stopped. Start a new sandbox to continue.', CloseCode.sandboxGone);
+        }
+        const target = ctx.registry.slot(session, msg.terminalId);
+        if (!target) return fail('unknown-terminal', `This session has no terminal "${msg.terminalId}".`, CloseCode.unknownSession);
+        attaching = true;
+        sessionId = session.id;
+        unsubscribe = ctx.registry.onSessionClosed(session.id, (reason) => {
+          slot = null;
+          if (reason === 'sandbox-gone') fail('sandbox-gone', 'Your sandbox has stopped. Start a new sandbox to continue.', CloseCode.sandboxGone);
+          else fail('sandbox-gone', 'This lab session has ended.', CloseCode.sandboxGone);
+        });
+        ctx.sessions.touch(session.id);
+        slot = target;
+        target.attach(peer, msg.lastSeq, { cols: msg.cols, rows: msg.rows }).then(
+          () => {
+            attaching = false;
+            if (ws.readyState !== ws.OPEN) return target.detach(peer);
+            for (const m of pending.splice(0)) if (slot) apply(slot, m);
+          },
+          (err: unknown) => {
+            attaching = false;
+            slot = null;
+            ctx.log.error({ err, session: session.id }, 'could not open a shell');
+            fail('sandbox-gone', `Could not open a shell in your sandbox: ${(err as Error).message}`, CloseCode.sandboxGone);
+          },
+        );
+        return;
+      }
+      default:
+        // Keystrokes typed while the shell opens are kept, not dropped.
+        if (attaching) return pending.length < 1000 ? void pending.push(msg) : fail('too-large', 'Too many frames before the shell opened; this one was dropped.');
+        if (!slot) return fail('not-attached', `Send hello before ${msg.type}.`);
+        apply(slot, msg);
+    }
+  });
+
+  function apply(target: TerminalSlot, msg: Exclude<ClientMessage, { type: 'hello' | 'ping' }>): void {
+    if (msg.type === 'input') {
+      target.write(msg.data);
+      if (sessionId) ctx.sessions.touch(sessionId);
+    } else if (msg.type === 'resize') void target.resize(msg.cols, msg.rows);
+    else target.ack(peer, msg.seq);
+  }
+
+  ws.on('close', () => {
+    clearTimeout(helloTimer);
+    unsubscribe?.();
+    slot?.detach(peer);
+    slot = null;
+  });
+  ws.on('error', (err) => ctx.log.debug({ err }, 'terminal socket error'));
+}

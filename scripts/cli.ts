@@ -1,0 +1,90 @@
+/**
+ * vethlab's command line, behind the npm scripts (via scripts/bootstrap.mjs):
+ *   start  set up, then serve the course (lab-server on :3000)
+ *   test   set up, type-check, run every test
+ *   dev    set up, then the site with hot reload next to the lab-server
+ *   bench  set up, then print the benchmark figures
+ *   setup  only set up
+ * Setup is idempotent and quick the second time: engine, images, site.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ensureEngine } from './setup/engine';
+import { ensureImages } from './setup/images';
+import { aptInstall, SetupError } from './setup/run';
+import { ensureSite } from './setup/site';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const [mode = 'start', ...rest] = process.argv.slice(2);
+
+async function setup(opts: { site: boolean; browser: boolean }): Promise<void> {
+  console.log('vethlab setup');
+  const docker = await ensureEngine();
+  await ensureImages(docker);
+  if (opts.browser) await aptInstall(['chromium', 'fonts-liberation', 'fonts-wqy-microhei'], 'the browser tests');
+  if (opts.site) await ensureSite();
+}
+
+function spawnChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
+}
+
+function exitWith(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+/** A TypeScript entry point run by node with the tsx loader. */
+const runTs = (file: string, ...args: string[]): ChildProcess => spawnChild(process.execPath, ['--import', 'tsx', path.join(ROOT, file), ...args]);
+
+async function main(): Promise<number> {
+  // Ctrl-C goes to the whole process group; children stop themselves and we wait for them.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+  switch (mode) {
+    case 'setup':
+      await setup({ site: true, browser: rest.includes('--browser') });
+      return 0;
+    case 'start': {
+      await setup({ site: true, browser: false });
+      return exitWith(runTs('lab-server/main.ts'));
+    }
+    case 'test': {
+      await setup({ site: true, browser: true });
+      for (const project of ['tsconfig.json', 'protocol/tsconfig.json']) {
+        const code = await exitWith(spawnChild('npx', ['tsc', '--noEmit', '-p', project]));
+        if (code !== 0) {
+          console.error(`vethlab: type errors (tsc -p ${project}); tests not run.`);
+          return code;
+        }
+      }
+      return exitWith(spawnChild('npx', ['vitest', 'run', ...rest]));
+    }
+    case 'dev': {
+      await setup({ site: false, browser: false });
+      const server = spawnChild(process.execPath, ['--import', 'tsx', '--watch', path.join(ROOT, 'lab-server/main.ts')], {
+        VETHLAB_ALLOWED_ORIGINS: 'http://localhost:3001',
+      });
+      const site = spawnChild('npx', ['docusaurus', 'start', '--port', '3001', '--no-open', ...rest]);
+      console.log('\n  Authoring mode: edit docs/ and src/ and the page at http://localhost:3001 reloads.\n');
+      const code = await Promise.race([exitWith(server), exitWith(site)]);
+      server.kill('SIGINT');
+      site.kill('SIGINT');
+      return code;
+    }
+    case 'bench': {
+      await setup({ site: false, browser: false });
+      return exitWith(runTs('bench/run.ts', ...rest));
+    }
+    default:
+      console.error(`vethlab: unknown command "${mode}" (start, test, dev, bench, setup)`);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`\nvethlab: ${err instanceof SetupError ? err.message : (err as Error).stack}\n`);
+    process.exit(1);
+  },
+);

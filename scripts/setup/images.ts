@@ -1,0 +1,150 @@
+/**
+ * Setup step: the sandbox image, built offline from Debian's packages (there
+ * is no image registry): debootstrap a bookworm root file system with the
+ * tools the lessons use (cached by the package list's hash), build the inner
+ * nginx and busybox images from it, add vethlab's entrypoint and import the
+ * result as vethlab/sandbox:<recipe hash>. A second run finds the tag and
+ * does nothing.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, copyFileSync, chmodSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import type Docker from 'dockerode';
+import { IMAGE_REPO, RECIPE_DIR, recipeHash, rootfsHash, sandboxImageTag } from '../../lab-server/sandbox/image';
+import { aptInstall, done, run, SetupError, step } from './run';
+
+const CACHE_DIR = process.env.VETHLAB_CACHE_DIR ?? '/var/cache/vethlab';
+const SUITE = 'bookworm';
+
+/** The Debian mirror apt already uses (so a local mirror or proxy keeps working). */
+function debianMirror(): string {
+  if (process.env.VETHLAB_DEBIAN_MIRROR) return process.env.VETHLAB_DEBIAN_MIRROR;
+  const sources = ['/etc/apt/sources.list', ...listDir('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`)];
+  for (const file of sources) {
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    const m = /^(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+\/debian)\/?\s*$/m.exec(text) ?? /(?:^deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+\/debian)\b/m.exec(text);
+    if (m?.[1]) return m[1];
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+function listDir(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+function packages(): string[] {
+  return readFileSync(path.join(RECIPE_DIR, 'sandbox/packages.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+}
+
+/** debootstrap with a progress bar fed by its "I: Unpacking x" lines. */
+async function debootstrap(target: string): Promise<void> {
+  await aptInstall(['debootstrap', 'debian-archive-keyring'], 'building the sandbox image');
+  rmSync(target, { recursive: true, force: true });
+  const mirror = debianMirror();
+  step(`debootstrap ${SUITE} from ${mirror} (about a minute, once)`);
+  const interactive = process.stdout.isTTY;
+  const bar = new cliProgress.SingleBar(
+    { format: '    {bar} {percentage}% | {stage}', hideCursor: true, clearOnComplete: true, noTTYOutput: false },
+    cliProgress.Presets.shades_classic,
+  );
+  // Each package is retrieved, validated, extracted or unpacked, and configured.
+  let total = 400;
+  let value = 0;
+  let retrieved = 0;
+  if (interactive) bar.start(total, 0, { stage: 'resolving packages' });
+  let lastPrinted = 0;
+  await run('debootstrap', ['--variant=minbase', `--include=${packages().join(',')}`, SUITE, target, mirror], {
+    onLine: (line) => {
+      const m = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) (\S+)/.exec(line);
+      if (!m) return;
+      if (m[1] === 'Retrieving') retrieved++;
+      value++;
+      if (m[1] !== 'Retrieving' && m[1] !== 'Validating') total = Math.max(total, retrieved * 4);
+      if (interactive) {
+        bar.setTotal(Math.max(total, value + 1));
+        bar.update(value, { stage: `${m[1]} ${m[2]}` });
+      } else if (Date.now() - lastPrinted > 5000) {
+        lastPrinted = Date.now();
+        console.log(`    debootstrap: ${Math.min(99, Math.round((100 * value) / Math.max(total, value + 1)))}% (${m[1]} ${m[2]})`);
+      }
+    },
+  });
+  if (interactive) bar.stop();
+}
+
+async function rootfs(): Promise<string> {
+  const dir = path.join(CACHE_DIR, `rootfs-${rootfsHash()}`);
+  if (existsSync(path.join(dir, '.vethlab-complete'))) {
+    done(`sandbox root file system cached (${dir})`);
+    return dir;
+  }
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const tmp = `${dir}.tmp`;
+  const started = Date.now();
+  await debootstrap(tmp);
+  writeFileSync(path.join(tmp, '.vethlab-complete'), new Date().toISOString());
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  done(`sandbox root file system built in ${Math.round((Date.now() - started) / 1000)} s`);
+  return dir;
+}
+
+/**
+ * vethlab's own files, written into the cached root file system (docker
+ * import refuses duplicate tar paths, so no separate overlay layer). Paths
+ * vethlab owns are cleared first so a file dropped from the recipe goes too.
+ */
+async function applyOverlay(root: string): Promise<void> {
+  for (const owned of ['opt/vethlab', 'etc/vethlab', 'usr/local/sbin/vethlab-entrypoint', 'usr/local/sbin/vethlab-upstream']) {
+    rmSync(path.join(root, owned), { recursive: true, force: true });
+  }
+  const put = (from: string, to: string, mode = 0o644) => {
+    const dest = path.join(root, to);
+    mkdirSync(path.dirname(dest), { recursive: true });
+    copyFileSync(path.join(RECIPE_DIR, from), dest);
+    chmodSync(dest, mode);
+  };
+  put('sandbox/entrypoint.sh', 'usr/local/sbin/vethlab-entrypoint', 0o755);
+  put('sandbox/upstream.sh', 'usr/local/sbin/vethlab-upstream', 0o755);
+  put('sandbox/upstream-web.conf', 'etc/vethlab/upstream-web.conf');
+  put('sandbox/bashrc', 'root/.bashrc');
+  put('sandbox/motd', 'etc/motd');
+  step('building the inner images (nginx, busybox)');
+  await run('bash', [path.join(RECIPE_DIR, 'inner/build.sh'), root, path.join(root, 'opt/vethlab/images')], { onLine: () => {} });
+}
+
+async function importImage(root: string, tag: string): Promise<void> {
+  const changes = ['ENTRYPOINT ["/usr/local/sbin/vethlab-entrypoint"]', 'ENV LANG=C.UTF-8', `LABEL vethlab.recipe=${recipeHash()}`];
+  const script = 'set -o pipefail; tar --numeric-owner -C "$1" --exclude=./.vethlab-complete -c . | docker import "${@:3}" - "$2"';
+  await run('bash', ['-c', script, 'import', root, tag, ...changes.flatMap((c) => ['-c', c])], { onLine: () => {} });
+}
+
+export async function ensureImages(docker: Docker): Promise<string> {
+  const tag = sandboxImageTag();
+  try {
+    await docker.getImage(tag).inspect();
+    done(`sandbox image ${tag} cached`);
+    return tag;
+  } catch {
+    // not built yet
+  }
+  const started = Date.now();
+  const root = await rootfs();
+  await applyOverlay(root);
+  step(`importing ${tag}`);
+  await importImage(root, tag);
+  await docker.getImage(tag).tag({ repo: IMAGE_REPO, tag: 'latest' });
+  // Older recipes' images only take disk space (those still in use stay).
+  const old = await docker.listImages({ filters: { reference: [`${IMAGE_REPO}:*`] } });
+  for (const img of old) {
+    if (img.RepoTags?.some((t) => t === tag)) continue;
+    await docker.getImage(img.Id).remove().catch(() => {});
+  }
+  done(`sandbox image ${tag} built in ${Math.round((Date.now() - started) / 1000)} s`);
+  return tag;
+}
