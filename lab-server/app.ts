@@ -2,9 +2,13 @@
  * Wires the lab-server together: engine, pool, store, sessions, terminals,
  * HTTP/WS API. Used by main.ts, the tests and the benchmarks.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApiServer } from './api/http-server';
 import type { Config } from './config';
+import { LabCatalog } from './labs/catalog';
+import { LabService } from './labs/lab-service';
 import { createLogger, type Logger } from './log';
 import { connectDocker, pingEngine } from './sandbox/docker';
 import { sandboxImageTag } from './sandbox/image';
@@ -21,8 +25,10 @@ export interface LabServer {
   sessions: SessionManager;
   pool: SandboxPool;
   registry: TerminalRegistry;
+  labs: LabService;
   store: Store;
   log: Logger;
+  instructorToken: string;
   /** Stops serving; removes every sandbox unless keepSandboxes. */
   close(opts?: { keepSandboxes?: boolean }): Promise<void>;
 }
@@ -34,7 +40,23 @@ export class ImageMissingError extends Error {
   }
 }
 
-export async function createLabServer(config: Config, opts: { log?: Logger; reapIntervalMs?: number } = {}): Promise<LabServer> {
+/** The instructor's token for grade export: from the config, or made once and kept in the data folder. */
+function loadOrCreateToken(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(18).toString('base64url');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}
+
+export interface LabServerOptions {
+  log?: Logger;
+  reapIntervalMs?: number;
+  checkIntervalMs?: number;
+  catalog?: LabCatalog;
+}
+
+export async function createLabServer(config: Config, opts: LabServerOptions = {}): Promise<LabServer> {
   const log = opts.log ?? createLogger(config.logLevel);
   const docker = connectDocker();
   await pingEngine(docker);
@@ -47,18 +69,25 @@ export async function createLabServer(config: Config, opts: { log?: Logger; reap
   const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, log });
   const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
   const pool = new SandboxPool(engine, { size: config.poolSize, ttlMs: config.ttlMs, log });
+  const catalog = opts.catalog ?? LabCatalog.load();
+  let labs: LabService | undefined;
   const sessions = new SessionManager(engine, pool, store, {
     ttlMs: config.ttlMs,
     idleTimeoutMs: config.idleTimeoutMs,
-    // Until labs are defined as data, every lab runs in one sandbox.
-    labHosts: () => ['sandbox'],
+    labHosts: (id) => catalog.get(id)?.hosts,
+    prepare: (session) => labs!.prepare(session),
     log,
   });
-  await sessions.init();
   const registry = new TerminalRegistry(engine, sessions);
+  labs = new LabService(catalog, engine, sessions, registry, store, log);
+  await sessions.init();
+  const instructorToken = config.instructorToken ?? loadOrCreateToken(path.join(config.dataDir, 'instructor-token'));
   const api = new ApiServer({
     sessions,
     registry,
+    labs,
+    store: () => store,
+    instructorToken,
     siteDir: config.siteDir,
     allowedOrigins: config.allowedOrigins,
     log,
@@ -66,6 +95,7 @@ export async function createLabServer(config: Config, opts: { log?: Logger; reap
   });
   const address = await api.listen(config.port, config.host);
   sessions.startHousekeeping(opts.reapIntervalMs);
+  labs.startTimer(opts.checkIntervalMs);
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host}:${address.port}`;
   let closed = false;
@@ -76,12 +106,15 @@ export async function createLabServer(config: Config, opts: { log?: Logger; reap
     sessions,
     pool,
     registry,
+    labs,
     store,
     log,
+    instructorToken,
     async close({ keepSandboxes = false } = {}) {
       if (closed) return;
       closed = true;
       await api.close();
+      labs!.stop();
       await sessions.shutdown({ keepSandboxes });
       store.close();
     },

@@ -41,6 +41,7 @@ const Env = z.object({
     .string()
     .default('')
     .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
+  VETHLAB_INSTRUCTOR_TOKEN: z.string().min(12, 'at least 12 characters').optional(),
   VETHLAB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -61,6 +62,8 @@ export interface Config {
   instance: string;
   siteDir: string;
   allowedOrigins: string[];
+  /** Bearer token for grade export; made and kept in the data folder if unset. */
+  instructorToken: string | undefined;
   logLevel: string;
 }
 
@@ -83,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     instance: e.VETHLAB_INSTANCE,
     siteDir: path.resolve(root, e.VETHLAB_SITE_DIR),
     allowedOrigins: e.VETHLAB_ALLOWED_ORIGINS,
+    instructorToken: e.VETHLAB_INSTRUCTOR_TOKEN,
     logLevel: e.VETHLAB_LOG_LEVEL,
   };
 }

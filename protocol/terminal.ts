@@ -10,6 +10,7 @@
  * when it reconnects, so the server replays exactly what was missed.
  */
 import { z } from 'zod';
+import { TaskStatus } from './lab';
 
 export const TERMINAL_PROTOCOL_VERSION = 1;
 export const TERMINAL_WS_PATH = '/api/terminal';
@@ -74,6 +75,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pong'), t: z.number() }),
   /** The shell ended (the learner typed exit). */
   z.object({ type: z.literal('exit'), code: z.number().int().nullable() }),
+  /** The session's lab task status changed (pushed to every terminal of the session). */
+  z.object({ type: z.literal('tasks'), lab: z.string(), tasks: z.array(TaskStatus), finished: z.boolean() }),
   /** `fatal` errors are followed by the server closing the socket. */
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string(), fatal: z.boolean() }),
 ]);

@@ -16,7 +16,10 @@ ip link add eth0 type veth peer name eth0 netns upstream-router
 ip -n upstream-router link add eth1 type veth peer name eth0 netns upstream-web
 ip addr add 192.0.2.10/24 dev eth0
 ip link set eth0 up
-ip route add default via 192.0.2.1
+ip route replace default via 192.0.2.1
+# Name lookups go to the router too (it answers "port unreachable" at once):
+# nothing in the sandbox ever asks a real resolver.
+echo 'nameserver 192.0.2.1' >/etc/resolv.conf
 ip -n upstream-router link set lo up
 ip -n upstream-router addr add 192.0.2.1/24 dev eth0
 ip -n upstream-router addr add 198.51.100.1/24 dev eth1

@@ -10,9 +10,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import serveHandler from 'serve-handler';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { LEARNER_COOKIE, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { LEARNER_COOKIE, LabId, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { AnswerRequest, HintRequest } from '../../protocol/lab';
+import { grade, gradesCsv } from '../labs/grading';
+import { labInfo, type LabService } from '../labs/lab-service';
 import { CloseCode, TERMINAL_WS_PATH } from '../../protocol/terminal';
 import type { Logger } from '../log';
+import type { Store } from '../store/store';
 import { SessionError, type SessionManager } from '../sessions/session-manager';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
 import { serveTerminalSocket } from '../terminal/terminal-socket';
@@ -24,6 +28,9 @@ const LEARNER_RE = /^[A-Za-z0-9_-]{22,64}$/;
 export interface ApiServerOptions {
   sessions: SessionManager;
   registry: TerminalRegistry;
+  labs: LabService;
+  store: () => Store;
+  instructorToken: string;
   siteDir: string;
   allowedOrigins: string[];
   log: Logger;
@@ -84,6 +91,22 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new HttpError(400, 'bad-json', 'Request body is not valid JSON.');
   }
+}
+
+async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  const body = schema.safeParse(await readJson(req));
+  if (!body.success) {
+    const issue = body.error.issues[0]!;
+    throw new HttpError(400, 'bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+  }
+  return body.data;
+}
+
+const LOCALES = new Set(['en', 'zh-Hans']);
+function localeOf(url: URL): string {
+  const l = url.searchParams.get('locale') ?? 'en';
+  if (!LOCALES.has(l)) throw new HttpError(400, 'bad-locale', `Unknown locale "${l}" (en, zh-Hans).`);
+  return l;
 }
 
 /** Same-origin pages, or the configured extra origins (e.g. the dev server). */
@@ -191,32 +214,85 @@ export class ApiServer {
     if (parts[1] === 'health' && parts.length === 2 && method === 'GET') {
       return sendJson(res, 200, { ok: true, ...this.opts.health() });
     }
+    if (parts[1] === 'grades' && parts.length === 2 && method === 'GET') return this.grades(req, res, url);
+    if (parts[1] === 'labs' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'grade')) && method === 'GET') {
+      const id = LabId.safeParse(parts[2]);
+      const lab = id.success ? this.opts.labs.catalog.get(id.data) : undefined;
+      if (!lab) throw new HttpError(404, 'unknown-lab', `There is no lab called "${parts[2]}".`);
+      if (parts.length === 3) return sendJson(res, 200, labInfo(lab, localeOf(url)));
+      const learner = this.learner(req, res);
+      const progress = this.opts.store().labProgress(learner, lab.id);
+      if (!progress) throw new HttpError(404, 'not-started', 'You have not started this lab yet.');
+      return sendJson(res, 200, grade(lab, progress, this.opts.store().tasks(learner, lab.id)));
+    }
     if (parts[1] === 'sessions') {
       if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
         throw new HttpError(403, 'bad-origin', `Origin ${req.headers.origin} is not allowed.`);
       }
       const learner = this.learner(req, res);
       if (parts.length === 2 && method === 'POST') {
-        const body = StartSessionRequest.safeParse(await readJson(req));
-        if (!body.success) {
-          const issue = body.error.issues[0]!;
-          throw new HttpError(400, 'bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
-        }
-        const session = await this.opts.sessions.start(learner, body.data.lab);
+        const body = await readBody(req, StartSessionRequest);
+        const session = await this.opts.sessions.start(learner, body.lab);
         return sendJson(res, 201, this.opts.sessions.info(session));
       }
-      if (parts.length === 3) {
+      if (parts.length >= 3) {
         const session = this.opts.sessions.get(parts[2]!, learner);
-        if (method === 'GET') return sendJson(res, 200, this.opts.sessions.info(session));
-        if (method === 'DELETE') {
+        const action = parts.length === 4 ? parts[3] : parts.length === 3 ? '' : undefined;
+        if (action === '' && method === 'GET') return sendJson(res, 200, this.opts.sessions.info(session));
+        if (action === '' && method === 'DELETE') {
           await this.opts.sessions.end(session.id, 'ended-by-learner');
           res.writeHead(204).end();
           return;
+        }
+        const runner = this.opts.labs.runner(session.id);
+        if (action === 'lab' && method === 'GET') {
+          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          return sendJson(res, 200, runner.status(localeOf(url)));
+        }
+        if (action === 'check' && method === 'POST') {
+          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          await runner.check('manual');
+          return sendJson(res, 200, runner.status(localeOf(url)));
+        }
+        if (action === 'hint' && method === 'POST') {
+          const body = await readBody(req, HintRequest);
+          const hints = runner?.revealHint(body.task, body.locale ?? 'en');
+          if (!hints) throw new HttpError(404, 'unknown-task', `This lab has no task "${body.task}".`);
+          return sendJson(res, 200, { task: body.task, hints });
+        }
+        if (action === 'answer' && method === 'POST') {
+          const body = await readBody(req, AnswerRequest);
+          const status = await runner?.answer(body.task, body.answer.trim());
+          if (!status) throw new HttpError(404, 'unknown-task', `This lab has no question task "${body.task}".`);
+          return sendJson(res, 200, status);
+        }
+        if (action === 'reset' && method === 'POST') {
+          const fresh = await this.opts.sessions.restart(session.id, learner);
+          this.opts.labs.runner(fresh.id)?.reset(fresh.hosts);
+          return sendJson(res, 201, this.opts.sessions.info(fresh));
         }
       }
       throw new HttpError(405, 'bad-method', `${method} ${url.pathname} is not supported.`);
     }
     throw new HttpError(404, 'not-found', `No API endpoint at ${url.pathname}.`);
+  }
+
+  /** Instructors: every learner's grade in a lab, as JSON or CSV (Bearer token or ?token=). */
+  private grades(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? url.searchParams.get('token');
+    if (auth !== this.opts.instructorToken) throw new HttpError(401, 'instructor-only', 'Grade export needs the instructor token (printed by the server at start).');
+    const labId = url.searchParams.get('lab');
+    const labs = labId ? [this.opts.labs.catalog.get(labId)] : this.opts.labs.catalog.all();
+    if (labs.some((l) => !l)) throw new HttpError(404, 'unknown-lab', `There is no lab called "${labId}".`);
+    const grades = labs.flatMap((lab) => this.opts.store().labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
+    const format = url.searchParams.get('format') ?? 'json';
+    if (format === 'csv') {
+      res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="vethlab-grades${labId ? '-' + labId : ''}.csv"` });
+      res.end(gradesCsv(grades));
+      return;
+    }
+    if (format !== 'json') throw new HttpError(400, 'bad-format', 'format is json or csv.');
+    sendJson(res, 200, grades);
   }
 
   private async site(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -12,6 +12,8 @@ import type { Logger } from '../log';
 export const LABEL = {
   /** Which lab-server owns the sandbox: servers (and test runs) never touch each other's. */
   instance: 'vethlab.instance',
+  /** "sandbox", or "checker" for the check container beside it. */
+  role: 'vethlab.role',
   session: 'vethlab.session',
   host: 'vethlab.host',
   lab: 'vethlab.lab',
@@ -63,6 +65,11 @@ export interface Shell {
   exitCode(): Promise<number | null>;
 }
 
+/** The check container beside a sandbox (the volume and container share the sandbox's name). */
+export function checkerName(sandboxName: string): string {
+  return `${sandboxName}-checker`;
+}
+
 export class SandboxStartError extends Error {
   constructor(
     message: string,
@@ -94,6 +101,7 @@ export class SandboxEngine {
     const createdAt = new Date();
     const labels: Record<string, string> = {
       [LABEL.instance]: this.opts.instance,
+      [LABEL.role]: 'sandbox',
       [LABEL.session]: spec.sessionId,
       [LABEL.host]: spec.host,
       [LABEL.lab]: spec.lab,
@@ -134,6 +142,7 @@ export class SandboxEngine {
       container = created;
       await created.start();
       await this.waitReady(created);
+      await this.createChecker(name, created.id, labels);
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
       await this.removeByName(name, container?.id);
@@ -152,6 +161,43 @@ export class SandboxEngine {
       expiresAt: spec.expiresAt,
       running: true,
     };
+  }
+
+  /**
+   * The checker: a container of the project's own image that shares the
+   * sandbox's network and PID namespaces. Checks run here, with binaries the
+   * learner cannot replace and files the learner cannot read.
+   */
+  private async createChecker(sandboxName: string, sandboxId: string, labels: Record<string, string>): Promise<string> {
+    const name = checkerName(sandboxName);
+    await this.docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => {});
+    const checker = await this.docker.createContainer({
+      name,
+      Image: this.opts.image,
+      Entrypoint: ['sleep', 'infinity'],
+      Labels: { ...labels, [LABEL.role]: 'checker' },
+      HostConfig: {
+        NetworkMode: `container:${sandboxId}`,
+        PidMode: `container:${sandboxId}`,
+        // setns into the sandbox's namespaces, read iptables, reach /proc/1/root.
+        CapAdd: ['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'],
+        SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+        Memory: 256 * 1024 ** 2,
+        PidsLimit: 256,
+      },
+    });
+    await checker.start();
+    return checker.id;
+  }
+
+  /** Recreates a sandbox's checker if it is gone (a learner can kill its processes). */
+  async ensureChecker(sandbox: Sandbox): Promise<void> {
+    if (await this.isRunning(checkerName(sandbox.name))) return;
+    const info = await this.docker.getContainer(sandbox.containerId).inspect();
+    await this.createChecker(sandbox.name, sandbox.containerId, info.Config.Labels);
   }
 
   /** Waits for the entrypoint's "vethlab: ready" line (or its failure). */
@@ -198,7 +244,7 @@ export class SandboxEngine {
 
   /** Every sandbox container of this server on the engine (running or not), from its labels. */
   async list(): Promise<Sandbox[]> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [this.ownLabel] } });
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [this.ownLabel, `${LABEL.role}=sandbox`] } });
     return containers.map((c) => {
       const l = c.Labels;
       const name = (c.Names[0] ?? '').replace(/^\//, '');
@@ -214,6 +260,12 @@ export class SandboxEngine {
         running: c.State === 'running',
       };
     });
+  }
+
+  /** Checker containers of this server: [container id, its sandbox's name]. */
+  async listCheckers(): Promise<[string, string][]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [this.ownLabel, `${LABEL.role}=checker`] } });
+    return containers.map((c) => [c.Id, (c.Names[0] ?? '').replace(/^\//, '').replace(/-checker$/, '')]);
   }
 
   /** Volumes labelled as sandbox volumes (a crash can leave one without its container). */
@@ -237,6 +289,7 @@ export class SandboxEngine {
   }
 
   private async removeByName(volume: string, containerId?: string): Promise<void> {
+    await this.removeContainer(checkerName(volume));
     if (containerId) {
       await this.docker
         .getContainer(containerId)
@@ -246,6 +299,15 @@ export class SandboxEngine {
         });
     }
     await this.removeVolume(volume);
+  }
+
+  async removeContainer(idOrName: string): Promise<void> {
+    await this.docker
+      .getContainer(idOrName)
+      .remove({ force: true, v: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+      });
   }
 
   async removeVolume(volume: string): Promise<void> {
@@ -310,11 +372,16 @@ export class SandboxEngine {
     };
   }
 
-  /** Starts an interactive login shell with a real TTY. */
-  async openShell(containerId: string, size: { cols: number; rows: number }, env: string[] = []): Promise<Shell> {
+  /**
+   * Attaches to the terminal's login shell, starting it if needed. The shell
+   * runs under dtach inside the sandbox, so it outlives this connection: a
+   * restarted lab-server attaches to the same shell (dtach asks full-screen
+   * programs to redraw). The detach and suspend keys are disabled.
+   */
+  async openShell(containerId: string, terminalId: string, size: { cols: number; rows: number }, env: string[] = []): Promise<Shell> {
     const container = this.docker.getContainer(containerId);
     const exec = await container.exec({
-      Cmd: ['bash', '-l'],
+      Cmd: ['dtach', '-A', `/run/vethlab/terminal-${terminalId}.sock`, '-E', '-z', '-r', 'winch', 'bash', '-l'],
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,

@@ -38,6 +38,8 @@ export interface SessionManagerEvents {
   gone: [sessionId: string];
   /** The session was ended (by the learner, TTL, idle or shutdown). */
   ended: [sessionId: string, reason: string];
+  /** A session is live: just started, or re-adopted after a restart. */
+  ready: [session: Session];
 }
 
 export interface SessionManagerOptions {
@@ -45,6 +47,8 @@ export interface SessionManagerOptions {
   idleTimeoutMs: number;
   /** Host names a lab needs (one per sandbox), or undefined for an unknown lab. */
   labHosts: (lab: string) => string[] | undefined;
+  /** Prepares a new session's fresh sandboxes (lab setup); a throw fails the start. */
+  prepare?: (session: Session) => Promise<void>;
   log: Logger;
 }
 
@@ -94,7 +98,9 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         hosts.set(s!.host, { ...s!, expiresAt: new Date(row.expiresAt) });
         kept.add(s!.containerId);
       }
-      this.sessions.set(row.id, { ...row, hosts, state: 'ready' });
+      const session: Session = { ...row, hosts, state: 'ready' };
+      this.sessions.set(row.id, session);
+      this.emit('ready', session);
       adopted++;
     }
     const pooled = containers.filter((c) => c.pool && c.running && !kept.has(c.containerId) && c.expiresAt.getTime() > now + 60_000 && !this.store.getSession(c.sessionId));
@@ -102,6 +108,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.pool.adopt(pooled);
     const orphans = containers.filter((c) => !kept.has(c.containerId));
     await Promise.all(orphans.map((c) => this.engine.remove(c)));
+    const keptNames = new Set(containers.filter((c) => kept.has(c.containerId)).map((c) => c.name));
+    for (const [id, sandboxName] of await this.engine.listCheckers()) {
+      if (!keptNames.has(sandboxName)) await this.engine.removeContainer(id);
+    }
     // Volumes whose container vanished (a crash mid-create).
     const keptVolumes = new Set(containers.filter((c) => kept.has(c.containerId)).map((c) => c.volume));
     const strayVolumes = (await this.engine.listVolumes()).filter((v) => !keptVolumes.has(v));
@@ -154,6 +164,13 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     }
     const session: Session = { id, learner, lab, createdAt: now, expiresAt, lastActiveAt: now, hosts: sandboxes, state: 'ready' };
     try {
+      await this.opts.prepare?.(session);
+    } catch (err) {
+      await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));
+      this.opts.log.error({ err, lab }, 'lab setup failed');
+      throw new SessionError('sandbox-failed', `The lab could not be set up in your sandbox: ${(err as Error).message}`);
+    }
+    try {
       this.store.insertSession(
         { id, learner, lab, createdAt: now, expiresAt, lastActiveAt: now },
         [...sandboxes.values()].map((s) => ({ sessionId: id, host: s.host, containerId: s.containerId, volume: s.volume })),
@@ -164,7 +181,15 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     }
     this.sessions.set(id, session);
     this.opts.log.info({ session: id, lab, fromPool: Boolean(pooled) }, 'session started');
+    this.emit('ready', session);
     return session;
+  }
+
+  /** Ends the session and starts the same lab again in fresh sandboxes. */
+  async restart(id: string, learner: string): Promise<Session> {
+    const s = this.get(id, learner);
+    await this.end(s.id, 'reset');
+    return this.start(learner, s.lab);
   }
 
   /** The session, if it exists and belongs to this learner. */
@@ -256,17 +281,34 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   private onEngineEvent(ev: { id: string; Actor: { Attributes: Record<string, string> } }): void {
+    // A dead checker is recreated on the next check; it says nothing of the sandbox.
+    if (ev.Actor.Attributes[LABEL.role] === 'checker') return;
     if (this.pool.has(ev.id)) {
       this.pool.forget(ev.id);
       return;
     }
     const sessionId = ev.Actor.Attributes[LABEL.session];
     const s = sessionId ? this.sessions.get(sessionId) : undefined;
+    if (s && [...s.hosts.values()].some((h) => h.containerId === ev.id)) this.markGone(s.id);
+  }
+
+  /** A sandbox of the session died: its terminals are told, the learner can start again. */
+  markGone(id: string): void {
+    const s = this.sessions.get(id);
     if (!s || s.state === 'gone') return;
-    if (![...s.hosts.values()].some((h) => h.containerId === ev.id)) return;
     s.state = 'gone';
     this.opts.log.warn({ session: s.id }, 'a sandbox of this session died');
     this.emit('gone', s.id);
+  }
+
+  /** Checks the engine: are all the session's sandboxes still running? Marks it gone if not. */
+  async checkAlive(id: string): Promise<boolean> {
+    const s = this.sessions.get(id);
+    if (!s || s.state === 'gone') return false;
+    const running = await Promise.all([...s.hosts.values()].map((h) => this.engine.isRunning(h.containerId)));
+    if (running.every(Boolean)) return true;
+    this.markGone(id);
+    return false;
   }
 
   /**

@@ -28,6 +28,25 @@ const MIGRATIONS: string[] = [
      volume TEXT NOT NULL,
      PRIMARY KEY (session_id, host)
    );`,
+  // 2: lab progress per learner, written the moment it changes
+  `CREATE TABLE lab_progress (
+     learner TEXT NOT NULL,
+     lab TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     faults TEXT NOT NULL DEFAULT '[]',
+     PRIMARY KEY (learner, lab)
+   );
+   CREATE TABLE task_progress (
+     learner TEXT NOT NULL,
+     lab TEXT NOT NULL,
+     task TEXT NOT NULL,
+     passed_at INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     hints_used INTEGER NOT NULL DEFAULT 0,
+     answer TEXT,
+     PRIMARY KEY (learner, lab, task)
+   );`,
 ];
 
 export interface SessionRow {
@@ -46,6 +65,22 @@ export interface HostRow {
   host: string;
   containerId: string;
   volume: string;
+}
+
+export interface LabProgressRow {
+  learner: string;
+  lab: string;
+  startedAt: number;
+  finishedAt: number | null;
+  faults: string[];
+}
+
+export interface TaskProgressRow {
+  task: string;
+  passedAt: number | null;
+  attempts: number;
+  hintsUsed: number;
+  answer: string | null;
 }
 
 export class StoreUnavailableError extends Error {
@@ -136,6 +171,71 @@ export class Store {
     return this.db
       .prepare(`SELECT session_id AS sessionId, host, container_id AS containerId, volume FROM session_hosts WHERE session_id = ? ORDER BY host`)
       .all(sessionId) as HostRow[];
+  }
+
+  /** The learner's run of a lab, created on first start with the faults drawn for them. */
+  startLab(learner: string, lab: string, faults: string[], at = Date.now()): LabProgressRow {
+    this.db
+      .prepare(`INSERT INTO lab_progress (learner, lab, started_at, faults) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+      .run(learner, lab, at, JSON.stringify(faults));
+    return this.labProgress(learner, lab)!;
+  }
+
+  labProgress(learner: string, lab: string): LabProgressRow | undefined {
+    const row = this.db
+      .prepare(`SELECT learner, lab, started_at AS startedAt, finished_at AS finishedAt, faults FROM lab_progress WHERE learner = ? AND lab = ?`)
+      .get(learner, lab) as (Omit<LabProgressRow, 'faults'> & { faults: string }) | undefined;
+    return row && { ...row, faults: JSON.parse(row.faults) as string[] };
+  }
+
+  finishLab(learner: string, lab: string, at = Date.now()): void {
+    this.db.prepare(`UPDATE lab_progress SET finished_at = ? WHERE learner = ? AND lab = ? AND finished_at IS NULL`).run(at, learner, lab);
+  }
+
+  /** Starts a lab over: tasks pending again; hints already used still count. */
+  resetLab(learner: string, lab: string, at = Date.now()): void {
+    this.db.transaction(() => {
+      this.db.prepare(`UPDATE lab_progress SET started_at = ?, finished_at = NULL WHERE learner = ? AND lab = ?`).run(at, learner, lab);
+      this.db.prepare(`UPDATE task_progress SET passed_at = NULL, answer = NULL WHERE learner = ? AND lab = ?`).run(learner, lab);
+    })();
+  }
+
+  tasks(learner: string, lab: string): TaskProgressRow[] {
+    return this.db
+      .prepare(`SELECT task, passed_at AS passedAt, attempts, hints_used AS hintsUsed, answer FROM task_progress WHERE learner = ? AND lab = ?`)
+      .all(learner, lab) as TaskProgressRow[];
+  }
+
+  private upsertTask(learner: string, lab: string, task: string, set: string, ...values: unknown[]): void {
+    this.db
+      .prepare(`INSERT INTO task_progress (learner, lab, task) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+      .run(learner, lab, task);
+    this.db.prepare(`UPDATE task_progress SET ${set} WHERE learner = ? AND lab = ? AND task = ?`).run(...values, learner, lab, task);
+  }
+
+  passTask(learner: string, lab: string, task: string, at = Date.now()): void {
+    this.db.transaction(() => this.upsertTask(learner, lab, task, 'passed_at = COALESCE(passed_at, ?)', at))();
+  }
+
+  countAttempt(learner: string, lab: string, task: string): void {
+    this.db.transaction(() => this.upsertTask(learner, lab, task, 'attempts = attempts + 1'))();
+  }
+
+  useHint(learner: string, lab: string, task: string, max: number): number {
+    return this.db.transaction(() => {
+      this.upsertTask(learner, lab, task, 'hints_used = MIN(hints_used + 1, ?)', max);
+      return (this.db.prepare(`SELECT hints_used AS n FROM task_progress WHERE learner = ? AND lab = ? AND task = ?`).get(learner, lab, task) as { n: number }).n;
+    })();
+  }
+
+  saveAnswer(learner: string, lab: string, task: string, answer: string): void {
+    this.db.transaction(() => this.upsertTask(learner, lab, task, 'answer = ?, attempts = attempts + 1', answer))();
+  }
+
+  /** Every learner's progress in a lab (for grade export). */
+  labRuns(lab: string): { progress: LabProgressRow; tasks: TaskProgressRow[] }[] {
+    const learners = this.db.prepare(`SELECT learner FROM lab_progress WHERE lab = ? ORDER BY started_at`).all(lab) as { learner: string }[];
+    return learners.map(({ learner }) => ({ progress: this.labProgress(learner, lab)!, tasks: this.tasks(learner, lab) }));
   }
 
   close(): void {

@@ -4,6 +4,7 @@
  * dies.
  */
 import { EventEmitter } from 'node:events';
+import type { ServerMessage } from '../../protocol/terminal';
 import type { SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import { terminalsOf } from '../sessions/session-manager';
@@ -12,6 +13,8 @@ import { TerminalSlot } from './terminal-slot';
 export interface TerminalRegistryEvents {
   /** A command finished in one of the session's terminals. */
   prompt: [sessionId: string, terminalId: string];
+  /** A page attached to one of the session's terminals. */
+  attached: [sessionId: string, terminalId: string];
 }
 
 export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
@@ -21,7 +24,7 @@ export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
 
   constructor(
     private readonly engine: SandboxEngine,
-    sessions: SessionManager,
+    private readonly sessions: SessionManager,
   ) {
     super();
     sessions.on('gone', (id) => this.closeSession(id, 'sandbox-gone'));
@@ -37,11 +40,26 @@ export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
     let slot = bySession.get(terminalId);
     if (!slot) {
       const sandbox = session.hosts.get(terminal.host)!;
-      slot = new TerminalSlot(session.id, terminalId, (size) => this.engine.openShell(sandbox.containerId, size));
+      slot = new TerminalSlot(
+        session.id,
+        terminalId,
+        (size) => this.engine.openShell(sandbox.containerId, terminalId, size),
+        () => this.sessions.checkAlive(session.id),
+      );
       slot.on('prompt', () => this.emit('prompt', session.id, terminalId));
+      slot.on('attached', () => this.emit('attached', session.id, terminalId));
       bySession.set(terminalId, slot);
     }
     return slot;
+  }
+
+  /** Sends a control message to every page attached to the session. */
+  broadcast(sessionId: string, msg: ServerMessage): void {
+    for (const slot of this.slots.get(sessionId)?.values() ?? []) slot.notify(msg);
+  }
+
+  hasAttached(sessionId: string): boolean {
+    return [...(this.slots.get(sessionId)?.values() ?? [])].some((s) => s.attached);
   }
 
   onSessionClosed(sessionId: string, listener: (reason: 'sandbox-gone' | 'ended') => void): () => void {

@@ -7,6 +7,7 @@
  * stream is paused while too much is unacknowledged.
  */
 import { EventEmitter } from 'node:events';
+import type { ServerMessage } from '../../protocol/terminal';
 import type { Shell } from '../sandbox/sandbox-engine';
 import { OutputRing } from './output-ring';
 
@@ -22,6 +23,8 @@ export interface TerminalPeer {
   /** Output continues at `from`; `replay` holds the bytes from there to now. */
   begin(from: number, reset: boolean, replay: Buffer): void;
   sendOutput(bytes: Buffer): void;
+  /** A control message for the page (e.g. lab task status). */
+  sendMessage(msg: ServerMessage): void;
   /** The slot hands the page over to a newer one. */
   takenOver(): void;
   shellExited(code: number | null): void;
@@ -30,6 +33,8 @@ export interface TerminalPeer {
 export interface TerminalSlotEvents {
   /** A command finished in this terminal (the prompt came back). */
   prompt: [];
+  /** A page attached. */
+  attached: [];
 }
 
 export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
@@ -46,6 +51,8 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     readonly sessionId: string,
     readonly terminalId: string,
     private readonly open: (size: { cols: number; rows: number }) => Promise<Shell>,
+    /** Is the sandbox still there? (A shell also ends when its sandbox dies.) */
+    private readonly sandboxAlive: () => Promise<boolean>,
   ) {
     super();
   }
@@ -72,6 +79,7 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     this.acked = from;
     peer.begin(from, reset, replay);
     this.updateFlow();
+    this.emit('attached');
     void shell.resize(size.cols, size.rows);
   }
 
@@ -80,6 +88,10 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     this.peer = null;
     // Nobody is watching: keep the shell running into the replay buffer.
     this.updateFlow();
+  }
+
+  notify(msg: ServerMessage): void {
+    this.peer?.sendMessage(msg);
   }
 
   write(data: string): void {
@@ -154,6 +166,8 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
   private async onShellEnd(shell: Shell): Promise<void> {
     if (this.shell !== shell) return;
     this.shell = null;
+    // If the sandbox died, the page hears "sandbox gone" from the session, not "exit".
+    if (!(await this.sandboxAlive())) return;
     const code = await shell.exitCode();
     this.peer?.shellExited(code);
   }

@@ -56,6 +56,9 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
         ws.send(replay.subarray(i, i + REPLAY_FRAME_BYTES), { binary: true });
       }
     },
+    sendMessage(msg) {
+      send(msg);
+    },
     sendOutput(bytes) {
       if (ws.readyState === ws.OPEN) ws.send(bytes, { binary: true });
     },

@@ -90,6 +90,10 @@ async function rootfs(): Promise<string> {
   writeFileSync(path.join(tmp, '.vethlab-complete'), new Date().toISOString());
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
+  // Root file systems of older package lists are 600 MB each and never used again.
+  for (const old of listDir(CACHE_DIR).filter((n) => n.startsWith('rootfs-') && path.join(CACHE_DIR, n) !== dir)) {
+    rmSync(path.join(CACHE_DIR, old), { recursive: true, force: true });
+  }
   done(`sandbox root file system built in ${Math.round((Date.now() - started) / 1000)} s`);
   return dir;
 }
@@ -114,6 +118,7 @@ async function applyOverlay(root: string): Promise<void> {
   put('sandbox/upstream-web.conf', 'etc/vethlab/upstream-web.conf');
   put('sandbox/bashrc', 'root/.bashrc');
   put('sandbox/motd', 'etc/motd');
+  put('sandbox/check-lib.sh', 'opt/vethlab/check-lib.sh');
   step('building the inner images (nginx, busybox)');
   await run('bash', [path.join(RECIPE_DIR, 'inner/build.sh'), root, path.join(root, 'opt/vethlab/images')], { onLine: () => {} });
 }

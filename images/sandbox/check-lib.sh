@@ -1,0 +1,221 @@
+#!/bin/bash
+# vethlab check primitives. Runs in the CHECKER container (the project's own
+# image, sharing the sandbox's network and PID namespaces), never with the
+# sandbox's binaries, so a learner who replaces `ip` or `docker` in the
+# sandbox changes nothing here. Each primitive returns 0 (pass) or 1 and,
+# on failure, prints one line "@reason-key|arg|arg" that the lab-server
+# turns into a sentence in the learner's language.
+# Arguments come as name=value pairs (local "$@").
+
+SANDBOX_ROOT=/proc/1/root
+export DOCKER_HOST=unix://$SANDBOX_ROOT/run/docker.sock
+
+fail() { local IFS='|'; echo "@$*"; return 1; }
+# Extra facts for the runner (e.g. a rule's packet counter): "@@value N".
+fact() { echo "@@$1 $2"; }
+
+# Run a command in a place: the sandbox itself, an `ip netns` namespace, or an
+# inner container's network namespace.
+in_place() { # netns container -- cmd...
+  local ns=$1 ctr=$2; shift 3
+  if [ -n "$ns" ]; then
+    [ -e "$SANDBOX_ROOT/run/netns/$ns" ] || { fail netns-missing "$ns"; return 2; }
+    nsenter --net="$SANDBOX_ROOT/run/netns/$ns" "$@"
+  elif [ -n "$ctr" ]; then
+    local pid
+    pid=$(docker inspect -f '{{if .State.Running}}{{.State.Pid}}{{end}}' "$ctr" 2>/dev/null)
+    [ -n "$pid" ] && [ "$pid" != 0 ] || { fail container-not-running "$ctr"; return 2; }
+    nsenter -t "$pid" -n "$@"
+  else
+    "$@"
+  fi
+}
+
+place_name() { # for reasons
+  if [ -n "$1" ]; then echo "netns $1"; elif [ -n "$2" ]; then echo "container $2"; else echo "the host"; fi
+}
+
+vl_netns() {
+  local name= lo_up=; local "$@"
+  [ -e "$SANDBOX_ROOT/run/netns/$name" ] || { fail netns-missing "$name"; return; }
+  if [ "$lo_up" = true ]; then
+    in_place "$name" "" -- ip -j link show dev lo | jq -e '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
+  fi
+}
+
+# Where is the other end of veth with index $1 (our index $2)? Prints the peer's name in namespace $3.
+peer_in() { # peer_index my_index netns-or-container:NAME
+  local pi=$1 mi=$2 where=$3 ns="" ctr=""
+  case "$where" in container:*) ctr=${where#container:} ;; *) ns=$where ;; esac
+  in_place "$ns" "$ctr" -- ip -j link show 2>/dev/null | jq -r --argjson pi "$pi" --argjson mi "$mi" \
+    '.[] | select(.ifindex == $pi and .link_index == $mi) | .ifname'
+}
+
+vl_link() {
+  local at_netns= at_container= name= type= state= peer_netns=__unset peer_name= master=; local "$@"
+  local j where; where=$(place_name "$at_netns" "$at_container")
+  j=$(in_place "$at_netns" "$at_container" -- ip -d -j link show dev "$name" 2>/dev/null) || true
+  case "$j" in @*) echo "$j"; return 1 ;; esac
+  [ -n "$j" ] && [ "$j" != "[]" ] || { fail link-missing "$name" "$where"; return; }
+  if [ -n "$type" ]; then
+    local kind; kind=$(jq -r '.[0].linkinfo.info_kind // "none"' <<<"$j")
+    [ "$kind" = "$type" ] || { fail link-type "$name" "$type" "$kind"; return; }
+  fi
+  if [ "$state" = up ]; then jq -e '.[0].flags | index("UP")' >/dev/null <<<"$j" || { fail link-down "$name" "$where"; return; }; fi
+  if [ "$state" = down ]; then jq -e '.[0].flags | index("UP") | not' >/dev/null <<<"$j" || { fail link-up "$name" "$where"; return; }; fi
+  if [ -n "$master" ]; then
+    local m; m=$(jq -r '.[0].master // ""' <<<"$j")
+    [ "$m" = "$master" ] || { fail link-master "$name" "$master" "${m:-none}"; return; }
+  fi
+  if [ "$peer_netns" != __unset ]; then
+    local pi mi peer
+    pi=$(jq -r '.[0].link_index // empty' <<<"$j"); mi=$(jq -r '.[0].ifindex' <<<"$j")
+    [ -n "$pi" ] || { fail link-no-peer "$name"; return; }
+    peer=$(peer_in "$pi" "$mi" "$peer_netns")
+    local pwhere; pwhere=$(place_name "${peer_netns#container:}" "")
+    [ -n "$peer" ] || { fail link-peer "$name" "$pwhere"; return; }
+    if [ -n "$peer_name" ] && [ "$peer" != "$peer_name" ]; then fail link-peer-name "$name" "$peer_name" "$peer"; return; fi
+  fi
+  return 0
+}
+
+vl_address() {
+  local at_netns= at_container= dev= cidr=; local "$@"
+  local ip=${cidr%/*} len=${cidr#*/} j
+  j=$(in_place "$at_netns" "$at_container" -- ip -j addr show dev "$dev" 2>/dev/null) || true
+  case "$j" in @*) echo "$j"; return 1 ;; esac
+  [ -n "$j" ] && [ "$j" != "[]" ] || { fail link-missing "$dev" "$(place_name "$at_netns" "$at_container")"; return; }
+  jq -e --arg ip "$ip" --argjson len "$len" '.[0].addr_info[] | select(.local == $ip and .prefixlen == $len)' >/dev/null <<<"$j" ||
+    { fail address-missing "$cidr" "$dev" "$(place_name "$at_netns" "$at_container")"; return; }
+}
+
+vl_route() {
+  local at_netns= at_container= dst= via= dev=; local "$@"
+  local j; j=$(in_place "$at_netns" "$at_container" -- ip -j route show "$dst" 2>/dev/null) || true
+  case "$j" in @*) echo "$j"; return 1 ;; esac
+  local where; where=$(place_name "$at_netns" "$at_container")
+  [ -n "$j" ] && [ "$j" != "[]" ] || { fail route-missing "$dst" "$where"; return; }
+  if [ -n "$via" ]; then jq -e --arg v "$via" '.[] | select(.gateway == $v)' >/dev/null <<<"$j" || { fail route-via "$dst" "$via" "$where"; return; }; fi
+  if [ -n "$dev" ]; then jq -e --arg d "$dev" '.[] | select(.dev == $d)' >/dev/null <<<"$j" || { fail route-dev "$dst" "$dev" "$where"; return; }; fi
+}
+
+vl_sysctl() {
+  local at_netns= at_container= key= value=; local "$@"
+  local v; v=$(in_place "$at_netns" "$at_container" -- cat "/proc/sys/${key//.//}" 2>/dev/null) || true
+  case "$v" in @*) echo "$v"; return 1 ;; esac
+  [ "$v" = "$value" ] || { fail sysctl "$key" "$value" "${v:-?}"; return; }
+}
+
+# Does a rule line contain the words of $2, in order?
+words_in_order() { awk -v want="$2" 'BEGIN { n = split(want, w, " ") } { i = 1; for (f = 1; f <= NF && i <= n; f++) if ($f == w[i]) i++; if (i > n) { print; exit } }' <<<"$1"; }
+
+vl_iptables() {
+  local at_netns= at_container= table=filter chain= rule= policy= counter_grew=; local "$@"
+  local out; out=$(in_place "$at_netns" "$at_container" -- iptables -w 2 -t "$table" -v -S "$chain" 2>/dev/null) || true
+  case "$out" in @*) echo "$out"; return 1 ;; esac
+  [ -n "$out" ] || { fail chain-missing "$table" "$chain"; return; }
+  if [ -n "$policy" ]; then
+    grep -q -- "^-P $chain $policy" <<<"$out" || { fail chain-policy "$table" "$chain" "$policy"; return; }
+  fi
+  if [ -n "$rule" ]; then
+    local line; line=$(words_in_order "$(grep -- "^-A $chain " <<<"$out")" "$rule")
+    [ -n "$line" ] || { fail rule-missing "$table" "$chain" "$rule"; return; }
+    if [ "$counter_grew" = true ]; then
+      fact counter "$(awk '{ for (f = 1; f < NF; f++) if ($f == "-c") { print $(f + 1); exit } }' <<<"$line")"
+    fi
+  fi
+  return 0
+}
+
+vl_ping() {
+  local from_netns= from_container= to= expect=reply; local "$@"
+  local out; out=$(in_place "$from_netns" "$from_container" -- ping -c 1 -W 2 "$to" 2>&1); local rc=$?
+  case "$out" in @*) echo "$out"; return 1 ;; esac
+  local where; where=$(place_name "$from_netns" "$from_container")
+  if [ "$expect" = reply ]; then [ $rc = 0 ] || { fail ping-failed "$where" "$to"; return; }
+  else [ $rc != 0 ] || { fail ping-answered "$where" "$to"; return; }; fi
+}
+
+vl_tcp() {
+  local from_netns= from_container= to= port= expect=open; local "$@"
+  local out; out=$(in_place "$from_netns" "$from_container" -- nc -z -w 2 "$to" "$port" 2>&1); local rc=$?
+  case "$out" in @*) echo "$out"; return 1 ;; esac
+  local where; where=$(place_name "$from_netns" "$from_container")
+  if [ "$expect" = open ]; then [ $rc = 0 ] || { fail tcp-closed "$where" "$to" "$port"; return; }
+  else [ $rc != 0 ] || { fail tcp-open "$where" "$to" "$port"; return; }; fi
+}
+
+vl_http() {
+  local from_netns= from_container= url= body= expect=ok; local "$@"
+  local out; out=$(in_place "$from_netns" "$from_container" -- curl -s -m 3 -f "$url" 2>/dev/null); local rc=$?
+  case "$out" in @*) echo "$out"; return 1 ;; esac
+  local where; where=$(place_name "$from_netns" "$from_container")
+  if [ "$expect" = fail ]; then
+    [ $rc != 0 ] || { fail http-answered "$where" "$url"; return; }
+    return 0
+  fi
+  [ $rc = 0 ] || { fail http-failed "$where" "$url"; return; }
+  if [ -n "$body" ]; then grep -qF -- "$body" <<<"$out" || { fail http-body "$url" "$body"; return; }; fi
+}
+
+# Resolution as the container does it: its /etc/hosts, then its DNS server
+# (only Docker's embedded 127.0.0.11: nothing else is ever queried).
+resolve_in() { # container name -> prints address
+  local ctr=$1 name=$2 pid
+  pid=$(docker inspect -f '{{if .State.Running}}{{.State.Pid}}{{end}}' "$ctr" 2>/dev/null)
+  [ -n "$pid" ] || return 2
+  awk -v n="$name" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == n) { print $1; exit } }' "/proc/$pid/root/etc/hosts" 2>/dev/null | grep . && return 0
+  if grep -q '^nameserver 127.0.0.11' "/proc/$pid/root/etc/resolv.conf" 2>/dev/null; then
+    nsenter -t "$pid" -n dig +short +time=1 +tries=1 @127.0.0.11 "$name" A 2>/dev/null | grep -E '^[0-9.]+$' | head -n1 | grep .
+    return
+  fi
+  return 1
+}
+
+vl_resolve() {
+  local container= name= expect=resolves; local "$@"
+  local addr; addr=$(resolve_in "$container" "$name"); local rc=$?
+  [ $rc = 2 ] && { fail container-not-running "$container"; return; }
+  if [ "$expect" = resolves ]; then [ -n "$addr" ] || { fail resolve-failed "$container" "$name"; return; }
+  else [ -z "$addr" ] || { fail resolve-worked "$container" "$name" "$addr"; return; }; fi
+}
+
+vl_container() {
+  local name= running=true network_mode= networks= not_networks= links_to= published_ports= image=; local "$@"
+  local j; j=$(docker inspect "$name" 2>/dev/null) || { fail container-missing "$name"; return; }
+  if [ "$running" = true ]; then jq -e '.[0].State.Running' >/dev/null <<<"$j" || { fail container-not-running "$name"; return; }; fi
+  if [ -n "$network_mode" ]; then
+    local m; m=$(jq -r '.[0].HostConfig.NetworkMode' <<<"$j")
+    [ "$m" = "$network_mode" ] || { fail container-network-mode "$name" "$network_mode" "$m"; return; }
+  fi
+  local n
+  for n in $networks; do jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n)' >/dev/null <<<"$j" || { fail container-not-on "$name" "$n"; return; }; done
+  for n in $not_networks; do jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n) | not' >/dev/null <<<"$j" || { fail container-on "$name" "$n"; return; }; done
+  if [ -n "$links_to" ]; then
+    jq -e --arg t "/$links_to:" '.[0].HostConfig.Links // [] | map(startswith($t)) | any' >/dev/null <<<"$j" || { fail container-no-link "$name" "$links_to"; return; }
+  fi
+  if [ "$published_ports" = none ]; then
+    jq -e '[.[0].HostConfig.PortBindings // {} | to_entries[] | .value // [] | length] | add // 0 | . == 0' >/dev/null <<<"$j" || { fail container-published "$name"; return; }
+  elif [ "$published_ports" = some ]; then
+    jq -e '[.[0].HostConfig.PortBindings // {} | to_entries[] | .value // [] | length] | add // 0 | . > 0' >/dev/null <<<"$j" || { fail container-not-published "$name"; return; }
+  fi
+  if [ -n "$image" ]; then
+    local i; i=$(jq -r '.[0].Config.Image' <<<"$j")
+    [ "$i" = "$image" ] || [ "$i" = "$image:latest" ] || { fail container-image "$name" "$image" "$i"; return; }
+  fi
+}
+
+vl_network() {
+  local name= subnet= gateway=; local "$@"
+  local j; j=$(docker network inspect "$name" 2>/dev/null) || { fail network-missing "$name"; return; }
+  if [ -n "$subnet" ]; then jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" || { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }; fi
+  if [ -n "$gateway" ]; then jq -e --arg g "$gateway" '.[0].IPAM.Config | map(.Gateway == $g) | any' >/dev/null <<<"$j" || { fail network-gateway "$name" "$gateway"; return; }; fi
+}
+
+vl_listening() {
+  local at_netns= at_container= port= process=; local "$@"
+  local out; out=$(in_place "$at_netns" "$at_container" -- ss -Hltnp "sport = :$port" 2>/dev/null) || true
+  case "$out" in @*) echo "$out"; return 1 ;; esac
+  [ -n "$out" ] || { fail not-listening "$(place_name "$at_netns" "$at_container")" "$port"; return; }
+  if [ -n "$process" ]; then grep -q "\"$process\"" <<<"$out" || { fail listening-other "$port" "$process"; return; }; fi
+}

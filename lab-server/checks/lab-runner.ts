@@ -1,0 +1,279 @@
+/**
+ * LabRunner evaluates one learner's lab in one session: which tasks are
+ * open, their checks (run in each host's checker, all leaves of a host in
+ * one exec), hint checks, answers and evidence counters. Runs never overlap:
+ * a trigger during a run schedules exactly one more. Every pass is written
+ * to the store at once; every change is announced.
+ */
+import { EventEmitter } from 'node:events';
+import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
+import type { Lab, Task } from '../labs/schema';
+import { localize } from '../labs/schema';
+import type { Logger } from '../log';
+import { checkerName, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import type { Store } from '../store/store';
+import { combine, flatten, hostScript, leafCommand, parseResults, type Leaf, type LeafJob, type LeafResult, type Tree } from './compile';
+
+interface CompiledTask {
+  task: Task;
+  leaves: Leaf[];
+  tree: Tree;
+  hintTree?: Tree;
+}
+
+interface LiveTask {
+  status: 'pending' | 'passed' | 'failed';
+  reason?: Reason;
+  hint?: Reason;
+}
+
+export type Trigger = 'prompt' | 'timer' | 'manual' | 'start';
+
+export interface LabRunnerEvents {
+  changed: [];
+}
+
+/** Compiles a lab's checks once: leaves per task, with hint checks. */
+export function compileLab(lab: Lab): CompiledTask[] {
+  const defaultHost = lab.hosts[0]!;
+  return lab.tasks.map((task) => {
+    const leaves: Leaf[] = [];
+    const tree = flatten(task.check, defaultHost, leaves);
+    const hintTree = task.hint_check ? flatten(task.hint_check, defaultHost, leaves) : undefined;
+    return { task, leaves, tree, ...(hintTree ? { hintTree } : {}) };
+  });
+}
+
+/** Runs checker scripts: one exec per host in that host's checker. */
+export class CheckExecutor {
+  constructor(private readonly engine: SandboxEngine) {}
+
+  async run(sandbox: Sandbox, script: string, timeoutMs: number): Promise<string> {
+    await this.engine.ensureChecker(sandbox);
+    const r = await this.engine.exec(checkerName(sandbox.name), ['bash', '-c', script], { timeoutMs });
+    return r.stdout;
+  }
+
+  /** Evaluates leaves (each with its task's limit and answer) on their hosts. */
+  async evaluate(hosts: Map<string, Sandbox>, jobs: { leaf: Leaf; timeoutSec: number; answer?: string | undefined }[]): Promise<LeafResult[]> {
+    const byHost = new Map<string, { job: LeafJob; leaf: Leaf }[]>();
+    jobs.forEach((j, id) => {
+      const list = byHost.get(j.leaf.host) ?? [];
+      list.push({ job: { id, command: leafCommand(j.leaf.primitive), timeoutSec: j.timeoutSec, answer: j.answer }, leaf: j.leaf });
+      byHost.set(j.leaf.host, list);
+    });
+    const results: LeafResult[] = [];
+    await Promise.all(
+      [...byHost].map(async ([host, list]) => {
+        const sandbox = hosts.get(host);
+        const shellReasons = new Map(list.map(({ job, leaf }) => [job.id, leaf.primitive.kind === 'shell' ? leaf.primitive.reason : undefined]));
+        let parsed: Map<number, LeafResult>;
+        if (!sandbox) {
+          parsed = new Map(list.map(({ job }) => [job.id, { ok: false, reason: { key: 'sandbox-gone', args: [] }, facts: {} }]));
+        } else {
+          const limit = Math.max(...list.map(({ job }) => job.timeoutSec)) * 1000 + 5000;
+          try {
+            const out = await this.run(sandbox, hostScript(list.map((l) => l.job)), limit);
+            parsed = parseResults(out, list.map((l) => l.job), shellReasons);
+          } catch (err) {
+            const reason: Reason = { key: 'check-error', args: [(err as Error).message.slice(0, 120)] };
+            parsed = new Map(list.map(({ job }) => [job.id, { ok: false, reason, facts: {} }]));
+          }
+        }
+        for (const [id, r] of parsed) results[id] = r;
+      }),
+    );
+    return results;
+  }
+}
+
+export class LabRunner extends EventEmitter<LabRunnerEvents> {
+  readonly compiled: CompiledTask[];
+  private readonly live = new Map<string, LiveTask>();
+  private running: Promise<void> | null = null;
+  private again: Trigger | null = null;
+  /** Evidence baselines: counter values when the task opened. */
+  private readonly baselines = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    readonly lab: Lab,
+    readonly learner: string,
+    private hosts: Map<string, Sandbox>,
+    private readonly store: Store,
+    private readonly executor: CheckExecutor,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.compiled = compileLab(lab);
+    const saved = new Map(store.tasks(learner, lab.id).map((t) => [t.task, t]));
+    for (const c of this.compiled) this.live.set(c.task.id, { status: saved.get(c.task.id)?.passedAt ? 'passed' : 'pending' });
+  }
+
+  /** The session got new sandboxes (a restarted lab): checks run there from now on. */
+  rehost(hosts: Map<string, Sandbox>): void {
+    this.hosts = hosts;
+    this.baselines.clear();
+  }
+
+  private passed(id: string): boolean {
+    return this.live.get(id)?.status === 'passed';
+  }
+
+  private isOpen(c: CompiledTask): boolean {
+    return !this.passed(c.task.id) && c.task.needs.every((n) => this.passed(n));
+  }
+
+  get finished(): boolean {
+    return this.compiled.every((c) => this.passed(c.task.id));
+  }
+
+  /** Runs the open tasks' checks now, or once more after the current run. */
+  check(trigger: Trigger): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = this.again === 'manual' || trigger === 'manual' ? 'manual' : trigger;
+      return this.running.then(() => this.running ?? undefined);
+    }
+    this.running = this.evaluate(trigger)
+      .catch((err: unknown) => this.log.error({ err, lab: this.lab.id }, 'check run failed'))
+      .finally(() => {
+        this.running = null;
+        const next = this.again;
+        this.again = null;
+        if (next && !this.closed) void this.check(next);
+      });
+    return this.running;
+  }
+
+  private async evaluate(trigger: Trigger, only?: { task: string; answer: string }): Promise<void> {
+    const saved = new Map(this.store.tasks(this.learner, this.lab.id).map((t) => [t.task, t]));
+    const open = this.compiled.filter((c) => (only ? c.task.id === only.task : this.isOpen(c)));
+    const jobs: { leaf: Leaf; timeoutSec: number; answer?: string | undefined }[] = [];
+    const offsets = new Map<string, number>();
+    const skipped = new Set<string>();
+    for (const c of open) {
+      const answer = only?.task === c.task.id ? only.answer : (saved.get(c.task.id)?.answer ?? undefined);
+      if (c.task.question && !answer) {
+        skipped.add(c.task.id);
+        continue;
+      }
+      offsets.set(c.task.id, jobs.length);
+      for (const leaf of c.leaves) jobs.push({ leaf, timeoutSec: c.task.timeout, answer });
+    }
+    const results = jobs.length ? await this.executor.evaluate(this.hosts, jobs) : [];
+    if (this.closed) return;
+    let changed = false;
+    for (const c of open) {
+      const id = c.task.id;
+      const before = this.live.get(id)!;
+      let next: LiveTask;
+      if (skipped.has(id)) next = { status: 'pending', reason: { key: 'answer-missing', args: [] } };
+      else {
+        const base = offsets.get(id)!;
+        const mine = c.leaves.map((leaf, i) => this.withEvidence(id, i, leaf, results[base + i]!));
+        const verdict = combine(c.tree, mine);
+        const hint = c.hintTree ? combine(c.hintTree, mine) : undefined;
+        next = verdict.ok
+          ? { status: 'passed' }
+          : { status: 'failed', ...(verdict.reason ? { reason: verdict.reason } : {}), ...(hint && !hint.ok && hint.reason ? { hint: hint.reason } : {}) };
+      }
+      if (next.status === 'passed' && before.status !== 'passed') {
+        this.store.passTask(this.learner, this.lab.id, id);
+        this.log.info({ lab: this.lab.id, task: id, trigger }, 'task passed');
+      } else if (next.status === 'failed' && (trigger === 'prompt' || trigger === 'manual' || only)) {
+        this.store.countAttempt(this.learner, this.lab.id, id);
+      }
+      if (JSON.stringify(next) !== JSON.stringify(before)) changed = true;
+      this.live.set(id, next);
+    }
+    // Tasks that just became open start their evidence from now.
+    if (this.finished) this.store.finishLab(this.learner, this.lab.id);
+    if (changed || trigger === 'manual') this.emit('changed');
+  }
+
+  /** counter_grew: a rule must have counted packets since the task opened. */
+  private withEvidence(taskId: string, i: number, leaf: Leaf, r: LeafResult): LeafResult {
+    const p = leaf.primitive;
+    if (p.kind !== 'iptables' || !p.counter_grew || !r.ok) return r;
+    const now = r.facts.counter;
+    if (now === undefined) return r;
+    const key = `${taskId}:${i}`;
+    const base = this.baselines.get(key);
+    if (base === undefined) {
+      this.baselines.set(key, now);
+      return { ok: false, reason: { key: 'counter-still', args: [] }, facts: r.facts };
+    }
+    return now > base ? r : { ok: false, reason: { key: 'counter-still', args: [] }, facts: r.facts };
+  }
+
+  /** The learner answers a question task; checked against live state. */
+  async answer(taskId: string, answer: string): Promise<TaskStatus | undefined> {
+    const c = this.compiled.find((x) => x.task.id === taskId);
+    if (!c?.task.question) return undefined;
+    this.store.saveAnswer(this.learner, this.lab.id, taskId, answer);
+    if (this.passed(taskId)) return this.status('en').tasks.find((t) => t.id === taskId);
+    await this.running;
+    await this.evaluate('manual', { task: taskId, answer });
+    const st = this.status('en').tasks.find((t) => t.id === taskId)!;
+    if (st.status === 'failed' && st.reason && 'key' in st.reason && st.reason.key === 'not-expected') {
+      this.live.set(taskId, { status: 'failed', reason: { key: 'answer-wrong', args: [] } });
+      this.emit('changed');
+    }
+    return this.status('en').tasks.find((t) => t.id === taskId);
+  }
+
+  /** Reveals the task's next hint; returns the hints revealed so far. */
+  revealHint(taskId: string, locale: string): string[] | undefined {
+    const c = this.compiled.find((x) => x.task.id === taskId);
+    if (!c) return undefined;
+    const n = c.task.hints.length ? this.store.useHint(this.learner, this.lab.id, taskId, c.task.hints.length) : 0;
+    this.emit('changed');
+    return c.task.hints.slice(0, n).map((h) => localize(h, locale));
+  }
+
+  /** Starts over in fresh sandboxes: every task pending again. */
+  reset(hosts: Map<string, Sandbox>): void {
+    this.store.resetLab(this.learner, this.lab.id);
+    for (const c of this.compiled) this.live.set(c.task.id, { status: 'pending' });
+    this.rehost(hosts);
+    this.emit('changed');
+  }
+
+  status(locale: string): LabStatus {
+    const saved = new Map(this.store.tasks(this.learner, this.lab.id).map((t) => [t.task, t]));
+    const progress = this.store.labProgress(this.learner, this.lab.id);
+    const hints: Record<string, string[]> = {};
+    const tasks: TaskStatus[] = this.compiled.map((c) => {
+      const live = this.live.get(c.task.id)!;
+      const row = saved.get(c.task.id);
+      const used = row?.hintsUsed ?? 0;
+      if (used) hints[c.task.id] = c.task.hints.slice(0, used).map((h) => localize(h, locale));
+      const blocked = !this.passed(c.task.id) && !c.task.needs.every((n) => this.passed(n));
+      return {
+        id: c.task.id,
+        status: live.status,
+        blocked,
+        ...(live.reason && live.status !== 'passed' ? { reason: live.reason } : {}),
+        ...(live.hint && live.status !== 'passed' ? { hint: live.hint } : {}),
+        ...(row?.passedAt ? { passedAt: new Date(row.passedAt).toISOString() } : {}),
+        attempts: row?.attempts ?? 0,
+        hintsUsed: used,
+        ...(row?.answer ? { answer: row.answer } : {}),
+      };
+    });
+    return {
+      lab: this.lab.id,
+      tasks,
+      startedAt: new Date(progress?.startedAt ?? Date.now()).toISOString(),
+      ...(progress?.finishedAt ? { finishedAt: new Date(progress.finishedAt).toISOString() } : {}),
+      hints,
+      faults: progress?.faults.length ?? 0,
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The sentences behind check reason keys, in every course language. The
+ * checker (images/sandbox/check-lib.sh) emits "@key|arg|arg"; the page words
+ * it here. {0}, {1}... are the arguments.
+ */
+import type { Reason } from './lab';
+
+type Templates = Record<string, string>;
+
+const en: Templates = {
+  'netns-missing': 'network namespace {0} does not exist',
+  'lo-down': 'lo in namespace {0} is still down',
+  'container-not-running': 'container {0} is not running',
+  'container-missing': 'there is no container called {0}',
+  'link-missing': 'there is no interface {0} in {1}',
+  'link-type': '{0} is a {2} device, not {1}',
+  'link-down': '{0} in {1} is down',
+  'link-up': '{0} in {1} is up',
+  'link-master': '{0} is attached to {2}, not {1}',
+  'link-no-peer': '{0} has no peer (is it a veth?)',
+  'link-peer': 'the other end of {0} is not in {1}',
+  'link-peer-name': 'the other end of {0} is {2}, not {1}',
+  'address-missing': '{1} in {2} does not have address {0}',
+  'route-missing': '{1} has no route to {0}',
+  'route-via': '{2}: the route to {0} does not go via {1}',
+  'route-dev': '{2}: the route to {0} does not use {1}',
+  sysctl: '{0} is {2}, it should be {1}',
+  'chain-missing': 'chain {1} does not exist in table {0}',
+  'chain-policy': 'the policy of {1} ({0} table) is not {2}',
+  'rule-missing': 'no rule in {1} ({0} table) matches "{2}"',
+  'counter-still': 'the rule exists but no packet has used it yet',
+  'ping-failed': 'ping from {0} to {1} gets no reply',
+  'ping-answered': 'ping from {0} to {1} still gets a reply',
+  'tcp-closed': '{0} cannot connect to {1} port {2}',
+  'tcp-open': '{0} can still connect to {1} port {2}',
+  'http-failed': '{0} gets no answer from {1}',
+  'http-answered': '{0} still gets an answer from {1}',
+  'http-body': 'the page at {0} does not contain "{1}"',
+  'resolve-failed': '{0} cannot resolve the name {1}',
+  'resolve-worked': '{0} resolves {1} (to {2}), it should not',
+  'container-network-mode': '{0} uses network mode {2}, not {1}',
+  'container-not-on': '{0} is not attached to network {1}',
+  'container-on': '{0} is attached to network {1}, it should not be',
+  'container-no-link': '{0} was not created with a link to {1}',
+  'container-published': '{0} publishes ports; this task wants none',
+  'container-not-published': '{0} publishes no port',
+  'container-image': '{0} runs image {2}, not {1}',
+  'network-missing': 'there is no Docker network called {0}',
+  'network-subnet': 'network {0} has subnet {2}, not {1}',
+  'network-gateway': 'network {0} does not have gateway {1}',
+  'not-listening': 'nothing in {0} listens on port {1}',
+  'listening-other': 'port {0} is served by another program than {1}',
+  'needs-first': 'finish the earlier task first',
+  'check-timeout': 'the check took too long and was stopped',
+  'check-error': 'the check could not run ({0})',
+  'answer-missing': 'type your answer in the field above',
+  'answer-wrong': 'that answer does not match your sandbox',
+  'not-expected': 'this is not the expected state',
+  'sandbox-gone': 'the sandbox is not running',
+};
+
+const zhHans: Templates = {
+  'netns-missing': '网络命名空间 {0} 不存在',
+  'lo-down': '命名空间 {0} 中的 lo 仍处于 down 状态',
+  'container-not-running': '容器 {0} 没有在运行',
+  'container-missing': '没有名为 {0} 的容器',
+  'link-missing': '{1} 中没有接口 {0}',
+  'link-type': '{0} 是 {2} 设备，而不是 {1}',
+  'link-down': '{1} 中的 {0} 处于 down 状态',
+  'link-up': '{1} 中的 {0} 处于 up 状态',
+  'link-master': '{0} 接在 {2} 上，而不是 {1}',
+  'link-no-peer': '{0} 没有对端（它是 veth 吗？）',
+  'link-peer': '{0} 的另一端不在 {1} 中',
+  'link-peer-name': '{0} 的另一端是 {2}，而不是 {1}',
+  'address-missing': '{2} 中的 {1} 没有地址 {0}',
+  'route-missing': '{1} 没有到 {0} 的路由',
+  'route-via': '{2}：到 {0} 的路由没有经过 {1}',
+  'route-dev': '{2}：到 {0} 的路由没有使用 {1}',
+  sysctl: '{0} 的值是 {2}，应该是 {1}',
+  'chain-missing': '{0} 表中不存在链 {1}',
+  'chain-policy': '{1} 链（{0} 表）的默认策略不是 {2}',
+  'rule-missing': '{1} 链（{0} 表）中没有匹配 “{2}” 的规则',
+  'counter-still': '规则已存在，但还没有数据包经过它',
+  'ping-failed': '从 {0} ping {1} 没有回应',
+  'ping-answered': '从 {0} ping {1} 仍然有回应',
+  'tcp-closed': '{0} 无法连接 {1} 的 {2} 端口',
+  'tcp-open': '{0} 仍然可以连接 {1} 的 {2} 端口',
+  'http-failed': '{0} 访问 {1} 没有得到回应',
+  'http-answered': '{0} 访问 {1} 仍然得到了回应',
+  'http-body': '{0} 的页面中没有 “{1}”',
+  'resolve-failed': '{0} 无法解析名字 {1}',
+  'resolve-worked': '{0} 能解析 {1}（得到 {2}），但不应该能解析',
+  'container-network-mode': '{0} 的网络模式是 {2}，而不是 {1}',
+  'container-not-on': '{0} 没有连接到网络 {1}',
+  'container-on': '{0} 连接到了网络 {1}，但不应该连接',
+  'container-no-link': '{0} 创建时没有 link 到 {1}',
+  'container-published': '{0} 发布了端口；本任务要求不发布端口',
+  'container-not-published': '{0} 没有发布任何端口',
+  'container-image': '{0} 运行的镜像是 {2}，而不是 {1}',
+  'network-missing': '没有名为 {0} 的 Docker 网络',
+  'network-subnet': '网络 {0} 的子网是 {2}，而不是 {1}',
+  'network-gateway': '网络 {0} 的网关不是 {1}',
+  'not-listening': '{0} 中没有程序监听端口 {1}',
+  'listening-other': '端口 {0} 由 {1} 以外的程序提供服务',
+  'needs-first': '请先完成前面的任务',
+  'check-timeout': '检查耗时过长，已被终止',
+  'check-error': '检查无法运行（{0}）',
+  'answer-missing': '请在上面的输入框中填写答案',
+  'answer-wrong': '这个答案与你的沙箱状态不符',
+  'not-expected': '当前状态不是预期的状态',
+  'sandbox-gone': '沙箱没有在运行',
+};
+
+export const REASON_TEMPLATES: Record<string, Templates> = { en, 'zh-Hans': zhHans };
+
+export function reasonText(reason: Reason, locale: string): string {
+  if ('text' in reason) return reason.i18n?.[locale] ?? reason.text;
+  const template = REASON_TEMPLATES[locale]?.[reason.key] ?? en[reason.key];
+  if (!template) return [reason.key, ...reason.args].join(' ');
+  return template.replace(/\{(\d+)\}/g, (_, i: string) => reason.args[Number(i)] ?? '');
+}

@@ -1,0 +1,36 @@
+/**
+ * Content test of every lab in docs/ (see lab-server/labs/content-test.ts):
+ * fresh sandbox -> every check fails; reference solution -> every check
+ * passes; each fault is detected and its repair works.
+ */
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { LabCatalog } from '../../lab-server/labs/catalog';
+import { contentTest } from '../../lab-server/labs/content-test';
+import { sandboxImageTag } from '../../lab-server/sandbox/image';
+import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
+import { testInstance } from '../support/lab-server';
+
+const catalog = LabCatalog.load();
+const engine = new SandboxEngine(new Docker(), {
+  image: sandboxImageTag(),
+  instance: testInstance(),
+  limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1 },
+  log: pino({ level: 'warn' }),
+});
+
+describe('lab content', () => {
+  it('finds the course labs', () => {
+    expect(catalog.all().length).toBeGreaterThan(0);
+  });
+
+  for (const lab of catalog.all()) {
+    it(`${lab.id}: checks fail fresh, pass after the solution, catch every fault`, async () => {
+      const report = await contentTest(engine, lab);
+      expect(report.problems, JSON.stringify(report.phases, null, 2)).toEqual([]);
+      expect(report.phases[0]!.passed).toEqual([]);
+      expect(report.phases[1]!.failed).toEqual([]);
+    }, 600_000);
+  }
+});
