@@ -95,6 +95,8 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   /** Evidence baselines: counter values when the task opened. */
   private readonly baselines = new Map<string, number>();
   private closed = false;
+  /** Bumped by reset: a run that started before it must not write its results. */
+  private epoch = 0;
 
   constructor(
     readonly lab: Lab,
@@ -147,6 +149,7 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   }
 
   private async evaluate(trigger: Trigger, only?: { task: string; answer: string }): Promise<void> {
+    const epoch = this.epoch;
     const saved = new Map(this.store.tasks(this.learner, this.lab.id).map((t) => [t.task, t]));
     const open = this.compiled.filter((c) => (only ? c.task.id === only.task : this.isOpen(c)));
     const jobs: { leaf: Leaf; timeoutSec: number; answer?: string | undefined }[] = [];
@@ -163,6 +166,10 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
     }
     const results = jobs.length ? await this.executor.evaluate(this.hosts, jobs) : [];
     if (this.closed) return;
+    if (epoch !== this.epoch) {
+      this.again ??= trigger;
+      return;
+    }
     let changed = false;
     for (const c of open) {
       const id = c.task.id;
@@ -187,7 +194,6 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       if (JSON.stringify(next) !== JSON.stringify(before)) changed = true;
       this.live.set(id, next);
     }
-    // Tasks that just became open start their evidence from now.
     if (this.finished) this.store.finishLab(this.learner, this.lab.id);
     if (changed || trigger === 'manual') this.emit('changed');
   }
@@ -235,6 +241,7 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   /** Starts over in fresh sandboxes: every task pending again. */
   reset(hosts: Map<string, Sandbox>): void {
     this.store.resetLab(this.learner, this.lab.id);
+    this.epoch++;
     for (const c of this.compiled) this.live.set(c.task.id, { status: 'pending' });
     this.rehost(hosts);
     this.emit('changed');

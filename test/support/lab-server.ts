@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { createLabServer, type LabServer } from '../../lab-server/app';
+import { createLabServer, type LabServer, type LabServerOptions } from '../../lab-server/app';
 import { loadConfig } from '../../lab-server/config';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -20,7 +20,7 @@ export interface TestServer extends LabServer {
   dataDir: string;
 }
 
-export async function startTestServer(env: Record<string, string> = {}, opts: { reapIntervalMs?: number } = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: LabServerOptions = {}): Promise<TestServer> {
   const dataDir = env.VETHLAB_DATA_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'vethlab-test-'));
   const config = loadConfig({
     PORT: '0',

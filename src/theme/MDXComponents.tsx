@@ -1,0 +1,13 @@
+/**
+ * Components every lesson can use without importing them.
+ */
+import MDXComponents from '@theme-original/MDXComponents';
+import Terminal from '@site/src/components/Terminal';
+import { LessonLab, LessonLayout } from '@site/src/components/Lesson';
+
+export default {
+  ...MDXComponents,
+  Terminal,
+  LessonLayout,
+  LessonLab,
+};
