@@ -4,6 +4,7 @@
  *   test   set up, type-check, run every test
  *   dev    set up, then the site with hot reload next to the lab-server
  *   bench  set up, then print the benchmark figures
+ *   lab    set up, then lab tools (scripts/lab.ts: test, grade, validate)
  *   setup  only set up
  * Setup is idempotent and quick the second time: engine, images, site.
  */
@@ -75,8 +76,12 @@ async function main(): Promise<number> {
       await setup({ site: false, browser: false });
       return exitWith(runTs('bench/run.ts', ...rest));
     }
+    case 'lab': {
+      await setup({ site: false, browser: false });
+      return exitWith(runTs('scripts/lab.ts', ...rest));
+    }
     default:
-      console.error(`vethlab: unknown command "${mode}" (start, test, dev, bench, setup)`);
+      console.error(`vethlab: unknown command "${mode}" (start, test, dev, bench, lab, setup)`);
       return 2;
   }
 }

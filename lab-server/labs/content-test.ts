@@ -27,6 +27,7 @@ async function withSandboxes<T>(engine: SandboxEngine, lab: Lab, fn: (hosts: Map
     for (const host of lab.hosts) {
       hosts.set(host, await engine.create({ sessionId, host, lab: lab.id, learner: 'content-test', pool: false, expiresAt: new Date(Date.now() + 3_600_000) }));
     }
+    await engine.linkSandboxes([...hosts.values()]);
     return await fn(hosts);
   } finally {
     await Promise.all([...hosts.values()].map((s) => engine.remove(s)));

@@ -200,6 +200,31 @@ export class SandboxEngine {
     await this.createChecker(sandbox.name, sandbox.containerId, info.Config.Labels);
   }
 
+  /**
+   * Joins a lab's sandboxes with a private link: `link0` in each, 192.168.56.(10+i)/24.
+   * Two hosts get a veth pair straight between them (a cable, no switch).
+   * The link touches no network of the machine: the engine host only moves
+   * the two ends into the sandboxes' namespaces (so it needs root and
+   * iproute2 on the engine's host, which a local engine has).
+   */
+  async linkSandboxes(sandboxes: Sandbox[]): Promise<void> {
+    if (sandboxes.length < 2) return;
+    if (sandboxes.length > 2) throw new Error('a private link joins two hosts');
+    const pids = await Promise.all(sandboxes.map(async (s) => (await this.docker.getContainer(s.containerId).inspect()).State.Pid));
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) =>
+      execFile('ip', ['link', 'add', 'link0', 'netns', String(pids[0]), 'type', 'veth', 'peer', 'name', 'link0', 'netns', String(pids[1])], (err, _o, stderr) =>
+        err ? reject(new Error(`could not create the private link: ${stderr.trim() || err.message}`)) : resolve(),
+      ),
+    );
+    await Promise.all(
+      sandboxes.map(async (s, i) => {
+        const r = await this.exec(s.containerId, ['sh', '-c', `ip addr add 192.168.56.${10 + i}/24 dev link0 && ip link set link0 up`]);
+        if (r.exitCode !== 0) throw new Error(`could not configure link0 in ${s.host}: ${r.stderr.trim()}`);
+      }),
+    );
+  }
+
   /** Waits for the entrypoint's "vethlab: ready" line (or its failure). */
   private async waitReady(container: Docker.Container): Promise<void> {
     const timeoutMs = this.opts.readyTimeoutMs ?? 60_000;

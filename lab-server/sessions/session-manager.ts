@@ -156,6 +156,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
           const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt) });
           sandboxes.set(host, s);
         }
+        await this.engine.linkSandboxes([...sandboxes.values()]);
       }
     } catch (err) {
       await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));

@@ -1,0 +1,114 @@
+/**
+ * `npm run lab -- <command>`: lab tools for authors and instructors.
+ *   test [lab...]           content test: fresh -> all fail, solution -> all pass, faults caught
+ *   grade <lab> [--session ID]
+ *                           run the lab's checks now against live learner sandboxes
+ *                           (of the server whose data folder is VETHLAB_DATA_DIR) and
+ *                           print each learner's tasks and stored grade
+ *   validate                load every lab file and report mistakes
+ */
+import path from 'node:path';
+import { pino } from 'pino';
+import { reasonText } from '../protocol/reasons';
+import { combine } from '../lab-server/checks/compile';
+import { CheckExecutor, compileLab } from '../lab-server/checks/lab-runner';
+import { loadConfig } from '../lab-server/config';
+import { LabCatalog } from '../lab-server/labs/catalog';
+import { contentTest } from '../lab-server/labs/content-test';
+import { grade } from '../lab-server/labs/grading';
+import { connectDocker, pingEngine } from '../lab-server/sandbox/docker';
+import { sandboxImageTag } from '../lab-server/sandbox/image';
+import { SandboxEngine, type Sandbox } from '../lab-server/sandbox/sandbox-engine';
+import { Store } from '../lab-server/store/store';
+
+const [command, ...args] = process.argv.slice(2);
+const log = pino({ level: 'warn' });
+
+async function engineFor(instance: string): Promise<SandboxEngine> {
+  const docker = connectDocker();
+  await pingEngine(docker);
+  const config = loadConfig();
+  return new SandboxEngine(docker, { image: sandboxImageTag(), instance, limits: config.limits, log });
+}
+
+async function test(ids: string[]): Promise<number> {
+  const catalog = LabCatalog.load();
+  const labs = ids.length ? ids.map((id) => catalog.get(id) ?? fail(`no lab "${id}"`)) : catalog.all();
+  const engine = await engineFor(`labtest-${process.pid}`);
+  let failed = 0;
+  for (const lab of labs) {
+    const started = Date.now();
+    const report = await contentTest(engine, lab);
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(`${report.ok ? '\u2714' : '\u2718'} ${lab.id} (${lab.tasks.length} tasks, ${lab.faults.length} faults, ${secs} s)`);
+    for (const phase of report.phases) console.log(`    ${phase.phase.padEnd(22)} passed: ${phase.passed.join(', ') || '-'}`);
+    for (const p of report.problems) console.log(`    problem: ${p}`);
+    if (!report.ok) failed++;
+  }
+  console.log(failed ? `${failed} of ${labs.length} labs failed` : `all ${labs.length} labs pass`);
+  return failed ? 1 : 0;
+}
+
+async function gradeNow(labId: string | undefined, sessionFilter: string | undefined): Promise<number> {
+  if (!labId) fail('usage: npm run lab -- grade <lab> [--session ID]');
+  const catalog = LabCatalog.load();
+  const lab = catalog.get(labId) ?? fail(`no lab "${labId}"`);
+  const config = loadConfig();
+  const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
+  const engine = await engineFor(config.instance);
+  const executor = new CheckExecutor(engine);
+  const running = new Map((await engine.list()).map((s) => [s.containerId, s]));
+  const sessions = store.liveSessions().filter((s) => s.lab === lab.id && (!sessionFilter || s.id === sessionFilter));
+  if (!sessions.length) console.log(`No live session of lab ${lab.id} in ${config.dataDir}.`);
+  const compiled = compileLab(lab);
+  for (const s of sessions) {
+    const hosts = new Map<string, Sandbox>();
+    for (const h of store.hostsOf(s.id)) {
+      const sb = running.get(h.containerId);
+      if (sb) hosts.set(h.host, sb);
+    }
+    const answers = new Map(store.tasks(s.learner, lab.id).filter((t) => t.answer).map((t) => [t.task, t.answer!]));
+    const jobs = compiled.flatMap((c) => c.leaves.map((leaf) => ({ leaf, timeoutSec: c.task.timeout, answer: answers.get(c.task.id) })));
+    const results = await executor.evaluate(hosts, jobs);
+    console.log(`session ${s.id} (learner ${s.learner.slice(0, 8)}…)`);
+    let offset = 0;
+    for (const c of compiled) {
+      const verdict = combine(c.tree, results.slice(offset, offset + c.leaves.length));
+      offset += c.leaves.length;
+      console.log(`  ${verdict.ok ? '\u2714' : '\u2718'} ${c.task.id}${verdict.reason ? ` - ${reasonText(verdict.reason, 'en')}` : ''}`);
+    }
+    const progress = store.labProgress(s.learner, lab.id);
+    if (progress) {
+      const g = grade(lab, progress, store.tasks(s.learner, lab.id));
+      console.log(`  stored grade: ${g.tasksPassed}/${g.tasksTotal} tasks, ${g.hintsUsed} hints, score ${g.score}${g.secondsTaken ? `, ${g.secondsTaken} s` : ''}`);
+    }
+  }
+  store.close();
+  return 0;
+}
+
+function fail(message: string): never {
+  console.error(`vethlab lab: ${message}`);
+  process.exit(2);
+}
+
+async function main(): Promise<number> {
+  switch (command) {
+    case 'test':
+      return test(args);
+    case 'grade': {
+      const i = args.indexOf('--session');
+      return gradeNow(args.find((a, j) => !a.startsWith('--') && j !== i + 1), i >= 0 ? args[i + 1] : undefined);
+    }
+    case 'validate':
+      console.log(`${LabCatalog.load().all().length} labs load without errors`);
+      return 0;
+    default:
+      fail('commands: test [lab...], grade <lab> [--session ID], validate');
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => fail((err as Error).message),
+);

@@ -1,0 +1,70 @@
+/**
+ * The course in a real browser (headless Debian Chromium via playwright-core)
+ * against the real lab-server serving the built site: a learner opens
+ * lesson 1, the terminal connects to their sandbox, they type a command and
+ * read its output in the rendered terminal. Also takes the README screenshot.
+ */
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, startTestServer, type TestServer } from '../support/lab-server';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let server: TestServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  server = await startTestServer({ VETHLAB_POOL_SIZE: '1' });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function typeInTerminal(page: Page, text: string): Promise<void> {
+  await page.locator('[data-terminal] .xterm').first().click();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+const screenText = (page: Page) => page.locator('[data-terminal] .xterm-rows').first().innerText();
+
+describe('lesson 1 in the browser', () => {
+  it('opens a live terminal in the learner’s sandbox and runs a command', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/docs/network-stack`);
+    await page.locator('[data-terminal][data-state="connected"]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/root@sandbox:~#/);
+    await typeInTerminal(page, 'ip -br link');
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/eth0@if\d+\s+UP|docker0\s+/);
+    await typeInTerminal(page, 'echo 你好，容器');
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/^你好，容器$/m);
+    await page.screenshot({ path: path.join(ROOT, 'assets/screenshot-lesson.png') });
+
+    // A reload reattaches to the same shell and replays the recent screen.
+    await page.reload();
+    await page.locator('[data-terminal][data-state="connected"]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => screenText(page), { timeout: 20_000 }).toMatch(/你好，容器/);
+    await page.close();
+  });
+
+  it('serves the lesson in Chinese with its terminal', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/zh-Hans/docs/network-stack`);
+    expect(await page.locator('h1').first().innerText()).toContain('网络栈');
+    await page.locator('[data-terminal][data-state="connected"]').waitFor({ timeout: 60_000 });
+    await page.close();
+  });
+});
