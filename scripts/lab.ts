@@ -6,6 +6,9 @@
  *                           (of the server whose data folder is VETHLAB_DATA_DIR) and
  *                           print each learner's tasks and stored grade
  *   validate                load every lab file and report mistakes
+ *   sandbox [lab]           start an authoring sandbox (with the lab's setup) and print
+ *                           how to get a shell in it: `docker exec -it NAME bash`
+ *   clean                   remove every authoring sandbox
  */
 import path from 'node:path';
 import { pino } from 'pino';
@@ -87,6 +90,26 @@ async function gradeNow(labId: string | undefined, sessionFilter: string | undef
   return 0;
 }
 
+/** A sandbox for writing lessons: real output to copy into the prose. */
+async function authoringSandbox(labId: string | undefined): Promise<number> {
+  const lab = labId ? (LabCatalog.load().get(labId) ?? fail(`no lab "${labId}"`)) : undefined;
+  const engine = await engineFor('author');
+  const sessionId = `author${Date.now().toString(36)}`;
+  const sandboxes: Sandbox[] = [];
+  for (const host of lab?.hosts ?? ['sandbox']) {
+    sandboxes.push(await engine.create({ sessionId, host, lab: lab?.id ?? '', learner: 'author', pool: false, expiresAt: new Date(Date.now() + 4 * 3_600_000) }));
+  }
+  await engine.linkSandboxes(sandboxes);
+  for (const step of lab?.setup ?? []) {
+    const target = sandboxes.find((s) => s.host === (step.host ?? sandboxes[0]!.host))!;
+    const r = await engine.exec(target.containerId, ['bash', '-ec', step.run], { timeoutMs: 120_000 });
+    if (r.exitCode !== 0) fail(`lab setup failed: ${r.stderr}`);
+  }
+  for (const s of sandboxes) console.log(`${s.host}: docker exec -it ${s.name} bash`);
+  console.log('Remove with: npm run lab -- clean');
+  return 0;
+}
+
 function fail(message: string): never {
   console.error(`vethlab lab: ${message}`);
   process.exit(2);
@@ -99,6 +122,15 @@ async function main(): Promise<number> {
     case 'grade': {
       const i = args.indexOf('--session');
       return gradeNow(args.find((a, j) => !a.startsWith('--') && j !== i + 1), i >= 0 ? args[i + 1] : undefined);
+    }
+    case 'sandbox':
+      return authoringSandbox(args[0]);
+    case 'clean': {
+      const engine = await engineFor('author');
+      const all = await engine.list();
+      await Promise.all(all.map((s) => engine.remove(s)));
+      console.log(`removed ${all.length} authoring sandbox(es)`);
+      return 0;
     }
     case 'validate':
       console.log(`${LabCatalog.load().all().length} labs load without errors`);
