@@ -14,6 +14,7 @@ import { connectDocker, pingEngine } from './sandbox/docker';
 import { sandboxImageTag } from './sandbox/image';
 import { SandboxEngine } from './sandbox/sandbox-engine';
 import { SandboxPool } from './sandbox/sandbox-pool';
+import { Admission } from './sessions/admission';
 import { SessionManager } from './sessions/session-manager';
 import { Store } from './store/store';
 import { TerminalRegistry } from './terminal/terminal-registry';
@@ -75,6 +76,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     ttlMs: config.ttlMs,
     idleTimeoutMs: config.idleTimeoutMs,
     labHosts: (id) => catalog.get(id)?.hosts,
+    admission: new Admission(config.admission),
     prepare: (session) => labs!.prepare(session),
     log,
   });

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultMaxSandboxes } from './sessions/admission';
 
 const duration = z
   .string()
@@ -30,6 +31,9 @@ const Env = z.object({
   VETHLAB_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(1),
   VETHLAB_MEMORY: memory.default(512 * 1024 ** 2),
   VETHLAB_PIDS: z.coerce.number().int().min(64).max(100_000).default(512),
+  VETHLAB_MAX_SANDBOXES: z.coerce.number().int().min(1).max(1000).optional(),
+  VETHLAB_MIN_FREE_MEMORY: memory.default(512 * 1024 ** 2),
+  VETHLAB_STARTS_PER_LEARNER: z.coerce.number().int().min(1).max(1000).default(10),
   VETHLAB_CPUS: z.coerce.number().min(0.1).max(64).default(1),
   VETHLAB_TTL: duration.default(2 * 3_600_000),
   VETHLAB_IDLE_TIMEOUT: duration.default(30 * 60_000),
@@ -51,6 +55,8 @@ export interface Config {
   /** Ready sandboxes kept waiting for the next learner. */
   poolSize: number;
   limits: { memoryBytes: number; pids: number; cpus: number };
+  /** Admission: sandboxes at once (default: what memory holds), free memory kept, starts per learner per 10 min. */
+  admission: { maxSandboxes: number; minFreeMemoryBytes: number; perLearnerStarts: number; perLearnerWindowMs: number };
   /** A session ends this long after it started, whatever happens. */
   ttlMs: number;
   /** ... or this long after the learner's last keystroke or attach. */
@@ -79,6 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     host: e.VETHLAB_HOST,
     poolSize: e.VETHLAB_POOL_SIZE,
     limits: { memoryBytes: e.VETHLAB_MEMORY, pids: e.VETHLAB_PIDS, cpus: e.VETHLAB_CPUS },
+    admission: {
+      maxSandboxes: e.VETHLAB_MAX_SANDBOXES ?? defaultMaxSandboxes(e.VETHLAB_MEMORY),
+      minFreeMemoryBytes: e.VETHLAB_MIN_FREE_MEMORY,
+      perLearnerStarts: e.VETHLAB_STARTS_PER_LEARNER,
+      perLearnerWindowMs: 10 * 60_000,
+    },
     ttlMs: e.VETHLAB_TTL,
     idleTimeoutMs: e.VETHLAB_IDLE_TIMEOUT,
     runtime: e.VETHLAB_RUNTIME,

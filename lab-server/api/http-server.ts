@@ -53,6 +53,8 @@ const STATUS_OF: Record<SessionError['code'], number> = {
   forbidden: 403,
   'sandbox-failed': 503,
   unavailable: 503,
+  full: 503,
+  'rate-limited': 429,
 };
 
 function parseCookies(header: string | undefined): Record<string, string> {
@@ -202,7 +204,10 @@ export class ApiServer {
     } catch (err) {
       if (res.headersSent) return void res.end();
       if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiError);
-      if (err instanceof SessionError) return sendJson(res, STATUS_OF[err.code], { error: err.message, code: err.code } satisfies ApiError);
+      if (err instanceof SessionError) {
+        if (err.retry) res.setHeader('retry-after', String(err.retry.afterSec));
+        return sendJson(res, STATUS_OF[err.code], { error: err.message, code: err.code, ...(err.retry?.position ? { position: err.retry.position } : {}) });
+      }
       this.opts.log.error({ err, url: req.url }, 'request failed');
       sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
     }

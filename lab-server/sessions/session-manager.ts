@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import { LABEL, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
 import type { Store } from '../store/store';
+import type { Admission } from './admission';
 
 export interface Session {
   id: string;
@@ -25,8 +26,10 @@ export interface Session {
 
 export class SessionError extends Error {
   constructor(
-    readonly code: 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable',
+    readonly code: 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable' | 'full' | 'rate-limited',
     message: string,
+    /** For `full` and `rate-limited`: when to ask again, and the place in line. */
+    readonly retry?: { afterSec: number; position?: number },
   ) {
     super(message);
     this.name = 'SessionError';
@@ -47,6 +50,7 @@ export interface SessionManagerOptions {
   idleTimeoutMs: number;
   /** Host names a lab needs (one per sandbox), or undefined for an unknown lab. */
   labHosts: (lab: string) => string[] | undefined;
+  admission?: Admission;
   /** Prepares a new session's fresh sandboxes (lab setup); a throw fails the start. */
   prepare?: (session: Session) => Promise<void>;
   log: Logger;
@@ -132,6 +136,13 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     return this.sessions.size;
   }
 
+  /** Sandboxes held by live sessions (the pool's are free to take). */
+  get sandboxCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.hosts.size;
+    return n;
+  }
+
   /** Starts a session for the learner's lab (or returns the one they already have). */
   async start(learner: string, lab: string): Promise<Session> {
     const hosts = this.opts.labHosts(lab);
@@ -144,6 +155,18 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       }
       await this.end(s.id, 'sandbox-gone');
     }
+    const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount);
+    if (verdict && !verdict.ok) {
+      if (verdict.reason === 'rate-limited') {
+        throw new SessionError('rate-limited', `You started too many sandboxes in a short time; try again in ${verdict.retryAfterSec} s.`, { afterSec: verdict.retryAfterSec });
+      }
+      throw new SessionError(
+        'full',
+        `All ${verdict.max} sandboxes of this machine are in use. You are number ${verdict.position} in line; this page keeps your place and retries by itself.`,
+        { afterSec: 5, position: verdict.position },
+      );
+    }
+    this.opts.admission?.started(learner);
     const now = Date.now();
     const expiresAt = now + this.opts.ttlMs;
     const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? this.pool.take() : undefined;
