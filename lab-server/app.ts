@@ -93,7 +93,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     siteDir: config.siteDir,
     allowedOrigins: config.allowedOrigins,
     log,
-    health: () => ({ sessions: sessions.size, pool: pool.size, replayBytes: registry.bufferedBytes }),
+    health: () => ({ sessions: sessions.size, sandboxes: sessions.sandboxCount, pool: pool.size, replayBytes: registry.bufferedBytes, storeWritable: store.writable() }),
   });
   const address = await api.listen(config.port, config.host);
   sessions.startHousekeeping(opts.reapIntervalMs);

@@ -155,6 +155,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       }
       await this.end(s.id, 'sandbox-gone');
     }
+    // Progress that cannot be saved would be lost: no new session until the store is writable.
+    if (!this.store.writable()) {
+      throw new SessionError('unavailable', 'The progress store cannot be written (disk full or read-only); no new sessions until an instructor fixes it. Your progress so far is safe.');
+    }
     const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount);
     if (verdict && !verdict.ok) {
       if (verdict.reason === 'rate-limited') {

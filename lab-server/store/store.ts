@@ -120,6 +120,21 @@ export class Store {
     }
   }
 
+  /** Can the store be written right now (disk not full, file not read-only)? */
+  writable(): boolean {
+    try {
+      this.db.exec('BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS _probe (x); INSERT INTO _probe VALUES (1); DELETE FROM _probe; COMMIT;');
+      return true;
+    } catch {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // no transaction open
+      }
+      return false;
+    }
+  }
+
   get schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
