@@ -80,7 +80,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     prepare: (session) => labs!.prepare(session),
     log,
   });
-  const registry = new TerminalRegistry(engine, sessions);
+  const registry = new TerminalRegistry(engine, sessions, path.join(config.dataDir, 'replay'));
   labs = new LabService(catalog, engine, sessions, registry, store, log);
   await sessions.init();
   const instructorToken = config.instructorToken ?? loadOrCreateToken(path.join(config.dataDir, 'instructor-token'));
@@ -117,6 +117,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
       closed = true;
       await api.close();
       labs!.stop();
+      registry.stop();
       await sessions.shutdown({ keepSandboxes });
       store.close();
     },

@@ -33,6 +33,21 @@ export class OutputRing {
     }
   }
 
+  /** What the ring holds, for saving: its first offset and bytes. */
+  snapshot(): { start: number; bytes: Buffer } {
+    return { start: this.start, bytes: Buffer.concat(this.chunks, this.bytes) };
+  }
+
+  /** Continues from a saved snapshot: offsets go on from where it ended. */
+  static restore(capacity: number, start: number, bytes: Buffer): OutputRing {
+    const ring = new OutputRing(capacity);
+    ring.start = start;
+    ring.end = start;
+    ring.push(bytes);
+    ring.start = Math.max(start, ring.start);
+    return ring;
+  }
+
   /** Can output continue seamlessly for a page that holds bytes up to `offset`? */
   holds(offset: number): boolean {
     return offset >= this.start && offset <= this.end;

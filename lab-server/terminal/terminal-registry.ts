@@ -4,6 +4,8 @@
  * dies.
  */
 import { EventEmitter } from 'node:events';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { ServerMessage } from '../../protocol/terminal';
 import type { SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Session, SessionManager } from '../sessions/session-manager';
@@ -22,13 +24,73 @@ export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
   /** Listeners told when a session's sandbox is gone or the session ended. */
   private readonly goneListeners = new Map<string, Set<(reason: 'sandbox-gone' | 'ended') => void>>();
 
+  /** ring.end of each slot when it was last saved. */
+  private readonly savedAt = new WeakMap<TerminalSlot, number>();
+  private saver: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly engine: SandboxEngine,
     private readonly sessions: SessionManager,
+    /** Where recent output is saved, so a restarted server can replay the screen (none: not saved). */
+    private readonly replayDir?: string,
   ) {
     super();
     sessions.on('gone', (id) => this.closeSession(id, 'sandbox-gone'));
-    sessions.on('ended', (id) => this.closeSession(id, 'ended'));
+    sessions.on('ended', (id) => {
+      this.closeSession(id, 'ended');
+      if (this.replayDir) for (const f of this.savedFiles(id)) rmSync(f, { force: true });
+    });
+    if (replayDir) {
+      mkdirSync(replayDir, { recursive: true });
+      this.saver = setInterval(() => this.saveAll(), 2000);
+      this.saver.unref();
+    }
+  }
+
+  private fileOf(sessionId: string, terminalId: string): string {
+    return path.join(this.replayDir!, `${sessionId}.${terminalId}.replay`);
+  }
+
+  private savedFiles(sessionId: string): string[] {
+    return readdirSync(this.replayDir!)
+      .filter((f) => f.startsWith(`${sessionId}.`))
+      .map((f) => path.join(this.replayDir!, f));
+  }
+
+  private load(sessionId: string, terminalId: string): { start: number; bytes: Buffer } | undefined {
+    if (!this.replayDir) return undefined;
+    try {
+      const raw = readFileSync(this.fileOf(sessionId, terminalId));
+      const nl = raw.indexOf(0x0a);
+      const { start } = JSON.parse(raw.subarray(0, nl).toString('utf8')) as { start: number };
+      return { start, bytes: raw.subarray(nl + 1) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Saves changed replay buffers (write, then rename: a crash leaves the old copy). */
+  saveAll(): void {
+    if (!this.replayDir) return;
+    for (const [sessionId, slots] of this.slots) {
+      for (const [terminalId, slot] of slots) {
+        if (this.savedAt.get(slot) === slot.ring.end) continue;
+        const snap = slot.ring.snapshot();
+        const file = this.fileOf(sessionId, terminalId);
+        try {
+          writeFileSync(`${file}.tmp`, Buffer.concat([Buffer.from(JSON.stringify({ start: snap.start }) + '\n'), snap.bytes]));
+          renameSync(`${file}.tmp`, file);
+          this.savedAt.set(slot, slot.ring.end);
+        } catch {
+          // A full disk must not stop terminals; the replay is best effort.
+        }
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.saver) clearInterval(this.saver);
+    this.saveAll();
   }
 
   /** The slot for a terminal of the session, or undefined if the session has no such terminal. */
@@ -45,6 +107,7 @@ export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
         terminalId,
         (size) => this.engine.openShell(sandbox.containerId, terminalId, size),
         () => this.sessions.checkAlive(session.id),
+        this.load(session.id, terminalId),
       );
       slot.on('prompt', () => this.emit('prompt', session.id, terminalId));
       slot.on('attached', () => this.emit('attached', session.id, terminalId));

@@ -38,7 +38,7 @@ export interface TerminalSlotEvents {
 }
 
 export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
-  readonly ring = new OutputRing(REPLAY_BUFFER_BYTES);
+  readonly ring: OutputRing;
   private shell: Shell | null = null;
   private opening: Promise<Shell> | null = null;
   private peer: TerminalPeer | null = null;
@@ -53,8 +53,11 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     private readonly open: (size: { cols: number; rows: number }) => Promise<Shell>,
     /** Is the sandbox still there? (A shell also ends when its sandbox dies.) */
     private readonly sandboxAlive: () => Promise<boolean>,
+    /** Output saved by an earlier lab-server, to replay after a restart. */
+    saved?: { start: number; bytes: Buffer },
   ) {
     super();
+    this.ring = saved ? OutputRing.restore(REPLAY_BUFFER_BYTES, saved.start, saved.bytes) : new OutputRing(REPLAY_BUFFER_BYTES);
   }
 
   get attached(): boolean {

@@ -4,7 +4,7 @@
  * the learner's sandbox and shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,6 +116,10 @@ describe('restart', () => {
     await term.run('cd /tmp && export VETHLAB_MARK=still-the-same-shell');
     const [before] = (await docker.listContainers({ filters: { label: [`vethlab.session=${info.sessionId}`] } })).map((c) => c.Id);
 
+    // The server saves recent output every 2 s; wait until this screen is on disk.
+    await expect
+      .poll(() => readdirSync(path.join(dataDir, 'replay')).some((f) => readFileSync(path.join(dataDir, 'replay', f)).includes('still-the-same-shell')), { timeout: 10_000 })
+      .toBe(true);
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     await term.waitForClose();
@@ -125,9 +129,11 @@ describe('restart', () => {
     const again = await learner.request('GET', `/api/sessions/${info.sessionId}`);
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ sessionId: info.sessionId, state: 'ready' });
-    term = await learner.openTerminal(info.sessionId, { lastSeq: term.seq });
+    // A reloaded page gets the screen the killed server had saved, then the same shell.
+    term = await learner.openTerminal(info.sessionId);
     const ready = await term.waitForReady();
-    expect(ready.reset).toBe(true); // the new server's offsets start afresh
+    expect(ready.reset).toBe(true);
+    await term.waitForText(/export VETHLAB_MARK=still-the-same-shell/);
     expect((await term.run('echo "$VETHLAB_MARK $PWD"')).trim()).toBe('still-the-same-shell /tmp');
     const [after] = (await docker.listContainers({ filters: { label: [`vethlab.session=${info.sessionId}`] } })).map((c) => c.Id);
     expect(after).toBe(before);
