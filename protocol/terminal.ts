@@ -77,6 +77,11 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('exit'), code: z.number().int().nullable() }),
   /** The session's lab task status changed (pushed to every terminal of the session). */
   z.object({ type: z.literal('tasks'), lab: z.string(), tasks: z.array(TaskStatus), finished: z.boolean() }),
+  /**
+   * Something about the sandbox the learner should know and can fix with a
+   * reset: its Docker engine stopped answering (engine-down), or answers again.
+   */
+  z.object({ type: z.literal('notice'), code: z.enum(['engine-down', 'engine-up']), host: z.string(), message: z.string() }),
   /** `fatal` errors are followed by the server closing the socket. */
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string(), fatal: z.boolean() }),
 ]);

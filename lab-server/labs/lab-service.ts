@@ -10,7 +10,7 @@ import type { LabInfo, LabStatus } from '../../protocol/lab';
 import type { ServerMessage } from '../../protocol/terminal';
 import { CheckExecutor, LabRunner } from '../checks/lab-runner';
 import type { Logger } from '../log';
-import type { SandboxEngine } from '../sandbox/sandbox-engine';
+import { checkerName, type SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import type { Store } from '../store/store';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
@@ -64,6 +64,7 @@ export class LabService {
     sessions.on('ended', (id) => {
       this.runners.get(id)?.close();
       this.runners.delete(id);
+      this.enginesDown.delete(id);
     });
     registry.on('prompt', (id) => void this.runners.get(id)?.check('prompt'));
     registry.on('attached', (id) => this.push(id));
@@ -72,9 +73,45 @@ export class LabService {
   /** Checks every few seconds too, for state changed without a prompt (a container that died). */
   startTimer(intervalMs = 5000): void {
     this.timer = setInterval(() => {
-      for (const [id, runner] of this.runners) if (this.registry.hasAttached(id)) void runner.check('timer');
+      for (const [id, runner] of this.runners) {
+        if (!this.registry.hasAttached(id)) continue;
+        void runner.check('timer');
+        void this.probeEngines(id);
+      }
     }, intervalMs);
     this.timer.unref();
+  }
+
+  /** Hosts whose inner Docker engine did not answer the last probe, per session. */
+  private readonly enginesDown = new Map<string, Set<string>>();
+
+  /** Is each host's inner dockerd answering? Tells the page when that changes. */
+  async probeEngines(sessionId: string): Promise<void> {
+    const session = this.sessions.find(sessionId);
+    if (!session || session.state !== 'ready') return;
+    const down = this.enginesDown.get(sessionId) ?? new Set<string>();
+    this.enginesDown.set(sessionId, down);
+    for (const [host, sandbox] of session.hosts) {
+      let ok = false;
+      try {
+        await this.engine.ensureChecker(sandbox);
+        const r = await this.engine.exec(checkerName(sandbox.name), ['sh', '-c', 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"'], { timeoutMs: 4000 });
+        ok = r.exitCode === 0;
+      } catch {
+        ok = false;
+      }
+      if (!ok && !down.has(host)) {
+        down.add(host);
+        this.registry.broadcast(sessionId, {
+          type: 'notice',
+          code: 'engine-down',
+          host,
+          message: `The Docker engine of ${host} is not running (was dockerd stopped?). Reset the lab to get a fresh sandbox; your passed tasks stay passed.`,
+        });
+      } else if (ok && down.delete(host)) {
+        this.registry.broadcast(sessionId, { type: 'notice', code: 'engine-up', host, message: `The Docker engine of ${host} answers again.` });
+      }
+    }
   }
 
   stop(): void {

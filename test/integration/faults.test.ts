@@ -75,6 +75,33 @@ describe('a sandbox removed behind the server’s back', () => {
   });
 });
 
+describe('the learner kills the sandbox’s Docker engine', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({}, { checkIntervalMs: 1000 });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('tells the page, and a reset gives a working sandbox', async () => {
+    const learner = new Learner(server.url);
+    const { sessionId } = await learner.startSession();
+    const term = await learner.openTerminal(sessionId);
+    await term.waitForReady();
+    await term.run('pkill -x dockerd; pkill -x containerd; true');
+    const notice = await term.waitForMessage('notice', 30_000);
+    expect(notice).toMatchObject({ code: 'engine-down', host: 'sandbox' });
+    expect(notice.message).toMatch(/Reset the lab/);
+    const reset = await learner.request('POST', `/api/sessions/${sessionId}/reset`);
+    expect(reset.status).toBe(201);
+    const fresh = await learner.openTerminal((reset.json as { sessionId: string }).sessionId);
+    await fresh.waitForReady();
+    expect((await fresh.run('docker info --format "{{.ServerVersion}}"')).trim()).toMatch(/^\d+\./);
+    fresh.close();
+  });
+});
+
 describe('the disk under the progress store is full', () => {
   const mount = mkdtempSync(path.join(os.tmpdir(), 'vethlab-full-'));
   let server: TestServer;
