@@ -5,6 +5,7 @@
  *   dev    set up, then the site with hot reload next to the lab-server
  *   bench  set up, then print the benchmark figures
  *   lab    set up, then lab tools (scripts/lab.ts: test, grade, validate)
+ *   load   set up, then the load driver (bench/load.ts: N learners at once)
  *   setup  only set up
  * Setup is idempotent and quick the second time: engine, images, site.
  */
@@ -76,12 +77,16 @@ async function main(): Promise<number> {
       await setup({ site: false, browser: false });
       return exitWith(runTs('bench/run.ts', ...rest));
     }
+    case 'load': {
+      await setup({ site: false, browser: false });
+      return exitWith(runTs('bench/load.ts', ...rest));
+    }
     case 'lab': {
       await setup({ site: false, browser: false });
       return exitWith(runTs('scripts/lab.ts', ...rest));
     }
     default:
-      console.error(`vethlab: unknown command "${mode}" (start, test, dev, bench, lab, setup)`);
+      console.error(`vethlab: unknown command "${mode}" (start, test, dev, bench, load, lab, setup)`);
       return 2;
   }
 }

@@ -1,0 +1,192 @@
+/**
+ * Load driver: N learners at once over the real HTTP API and WebSocket, as
+ * the page does. Each starts lesson 1's lab, waits for its prompt, types the
+ * lab's reference solution command by command at a human pace (about 12
+ * keys a second, a short pause between commands) and waits for every task
+ * to turn green. Prints, per N: sessions finished, time to prompt (p50/p95),
+ * command-to-green latency (p95), keystroke echo under load (p50/p99), peak
+ * memory of the lab-server and of the engine, CPU. Bounded: every learner
+ * gives up after 6 minutes.
+ *
+ *   npm run load -- 10 25 50
+ */
+import { readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LabCatalog } from '../lab-server/labs/catalog';
+import type { TaskStatus } from '../protocol/lab';
+import { Learner, plain, type TerminalConnection } from '../test/support/terminal-client';
+import { startTestServer } from '../test/support/lab-server';
+
+const KEY_MS = 80;
+const PAUSE_MS = 1500;
+const LEARNER_LIMIT_MS = 6 * 60_000;
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resident memory (MiB) of processes whose command name matches. */
+function rssOf(names: string[]): number {
+  let kb = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (!names.includes(comm)) continue;
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone
+    }
+  }
+  return kb / 1024;
+}
+
+interface LearnerResult {
+  finished: boolean;
+  promptMs?: number;
+  greenMs: number[];
+  echoMs: number[];
+  error?: string;
+}
+
+async function typeCommand(term: TerminalConnection, command: string, echoMs: number[]): Promise<number> {
+  for (const ch of command) {
+    const before = term.bytes;
+    const t0 = performance.now();
+    term.type(ch);
+    // The echo of a key is the next output; measure it, but keep typing at a human pace.
+    const echoed = term.waitFor(() => term.bytes > before || undefined, 5000, 'echo').then(
+      () => echoMs.push(performance.now() - t0),
+      () => {},
+    );
+    await Promise.race([echoed, sleep(KEY_MS)]);
+    await sleep(Math.max(0, KEY_MS - (performance.now() - t0)));
+  }
+  const sent = performance.now();
+  term.type('\r');
+  return sent;
+}
+
+async function oneLearner(baseUrl: string, labId: string, commands: string[], taskIds: string[]): Promise<LearnerResult> {
+  const result: LearnerResult = { finished: false, greenMs: [], echoMs: [] };
+  const deadline = Date.now() + LEARNER_LIMIT_MS;
+  const learner = new Learner(baseUrl);
+  let term: TerminalConnection | undefined;
+  try {
+    const t0 = performance.now();
+    let session;
+    for (;;) {
+      const r = await learner.request('POST', '/api/sessions', { lab: labId });
+      if (r.status === 201) {
+        session = r.json as { sessionId: string };
+        break;
+      }
+      if ((r.status === 503 && (r.json as { code: string }).code === 'full') || Date.now() > deadline) {
+        if (Date.now() > deadline) throw new Error('queued until the deadline');
+        await sleep(2000);
+        continue;
+      }
+      throw new Error(`start: ${r.status} ${JSON.stringify(r.json)}`);
+    }
+    term = await learner.openTerminal(session.sessionId);
+    await term.waitFor(() => /root@sandbox:~# $/.test(plain(term!.output.slice(-200))) || undefined, 120_000, 'prompt');
+    result.promptMs = performance.now() - t0;
+    const passed = () => {
+      const m = [...term!.messages].reverse().find((x) => x.type === 'tasks');
+      return new Set(m && m.type === 'tasks' ? m.tasks.filter((t: TaskStatus) => t.status === 'passed').map((t) => t.id) : []);
+    };
+    for (const command of commands) {
+      const before = passed();
+      const sent = await typeCommand(term, command, result.echoMs);
+      // A command that completes a task: time until the page is told it passed.
+      const newly = await term
+        .waitFor(() => (passed().size > before.size ? passed().size : undefined), 20_000, 'green')
+        .then(
+          () => performance.now() - sent,
+          () => undefined,
+        );
+      if (newly !== undefined) result.greenMs.push(newly);
+      await sleep(PAUSE_MS);
+      if (Date.now() > deadline) throw new Error('ran out of time');
+    }
+    await term.waitFor(() => taskIds.every((t) => passed().has(t)) || undefined, Math.max(1000, deadline - Date.now()), 'all tasks');
+    result.finished = true;
+    await learner.endSession(session.sessionId);
+  } catch (err) {
+    result.error = (err as Error).message.split('\n')[0];
+  } finally {
+    term?.close();
+  }
+  return result;
+}
+
+async function run(n: number, labId: string) {
+  const lab = LabCatalog.load().get(labId)!;
+  // One solution step may hold several commands joined by &&; type each step as one line.
+  const commands = lab.solution.filter((s) => s.run).map((s) => s.run!.trim().replace(/\s*\n\s*/g, '; '));
+  const server = await startTestServer({ VETHLAB_POOL_SIZE: '2', VETHLAB_MAX_SANDBOXES: String(n + 2), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_MIN_FREE_MEMORY: '256m' });
+  let peakServer = 0;
+  let peakEngine = 0;
+  const cpu0 = process.cpuUsage();
+  const load: number[] = [];
+  const sampler = setInterval(() => {
+    peakServer = Math.max(peakServer, process.memoryUsage().rss / 1024 ** 2);
+    peakEngine = Math.max(peakEngine, rssOf(['dockerd', 'containerd']));
+    load.push(os.loadavg()[0]!);
+  }, 500);
+  const t0 = Date.now();
+  try {
+    // Learners arrive over 10 s, as a room does when told to start.
+    const results = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        await sleep((i * 10_000) / n);
+        return oneLearner(server.url, labId, commands, lab.tasks.map((t) => t.id));
+      }),
+    );
+    const wall = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const all = (k: 'greenMs' | 'echoMs') => results.flatMap((r) => r[k]);
+    const prompts = results.flatMap((r) => (r.promptMs !== undefined ? [r.promptMs] : []));
+    return {
+      n,
+      finished: results.filter((r) => r.finished).length,
+      promptP50: pct(prompts, 50),
+      promptP95: pct(prompts, 95),
+      greenP50: pct(all('greenMs'), 50),
+      greenP95: pct(all('greenMs'), 95),
+      echoP50: pct(all('echoMs'), 50),
+      echoP99: pct(all('echoMs'), 99),
+      peakServerMiB: peakServer,
+      peakEngineMiB: peakEngine,
+      serverCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
+      peakLoad1: Math.max(...load),
+      wallSec: wall,
+      errors: [...new Set(results.flatMap((r) => (r.error ? [r.error] : [])))],
+    };
+  } finally {
+    clearInterval(sampler);
+    await server.close();
+  }
+}
+
+const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+const rows = [];
+for (const n of sizes.length ? sizes : [10]) {
+  console.log(`\n== ${n} learners at once ==`);
+  const r = await run(n, 'network-stack');
+  rows.push(r);
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+  console.log(`finished ${r.finished}/${r.n} in ${r.wallSec.toFixed(0)} s`);
+  console.log(`time to prompt     p50 ${f(r.promptP50)} ms   p95 ${f(r.promptP95)} ms`);
+  console.log(`command -> green   p50 ${f(r.greenP50)} ms   p95 ${f(r.greenP95)} ms`);
+  console.log(`keystroke echo     p50 ${r.echoP50.toFixed(1)} ms   p99 ${r.echoP99.toFixed(1)} ms`);
+  console.log(`peak memory        lab-server ${f(r.peakServerMiB)} MiB   dockerd+containerd ${f(r.peakEngineMiB)} MiB`);
+  console.log(`cpu                lab-server ${r.serverCpuPct.toFixed(0)}% of one core   peak load(1m) ${r.peakLoad1.toFixed(1)} on ${os.cpus().length} cores`);
+  if (r.errors.length) console.log(`errors: ${r.errors.join(' | ')}`);
+}
+mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
+writeFileSync(path.join(import.meta.dirname, 'results/load.json'), JSON.stringify({ at: new Date().toISOString(), machine: `${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB`, rows }, null, 2));
