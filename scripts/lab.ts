@@ -23,6 +23,7 @@ import { connectDocker, pingEngine } from '../lab-server/sandbox/docker';
 import { sandboxImageTag } from '../lab-server/sandbox/image';
 import { SandboxEngine, type Sandbox } from '../lab-server/sandbox/sandbox-engine';
 import { Store } from '../lab-server/store/store';
+import { createLabSandboxes } from '../lab-server/labs/steps';
 
 const [command, ...args] = process.argv.slice(2);
 const log = pino({ level: 'warn' });
@@ -92,20 +93,10 @@ async function gradeNow(labId: string | undefined, sessionFilter: string | undef
 
 /** A sandbox for writing lessons: real output to copy into the prose. */
 async function authoringSandbox(labId: string | undefined): Promise<number> {
-  const lab = labId ? (LabCatalog.load().get(labId) ?? fail(`no lab "${labId}"`)) : undefined;
+  const lab = labId ? (LabCatalog.load().get(labId) ?? fail(`no lab "${labId}"`)) : { id: '', hosts: ['sandbox'], setup: [] };
   const engine = await engineFor('author');
-  const sessionId = `author${Date.now().toString(36)}`;
-  const sandboxes: Sandbox[] = [];
-  for (const host of lab?.hosts ?? ['sandbox']) {
-    sandboxes.push(await engine.create({ sessionId, host, lab: lab?.id ?? '', learner: 'author', pool: false, expiresAt: new Date(Date.now() + 4 * 3_600_000) }));
-  }
-  await engine.linkSandboxes(sandboxes);
-  for (const step of lab?.setup ?? []) {
-    const target = sandboxes.find((s) => s.host === (step.host ?? sandboxes[0]!.host))!;
-    const r = await engine.exec(target.containerId, ['bash', '-ec', step.run], { timeoutMs: 120_000 });
-    if (r.exitCode !== 0) fail(`lab setup failed: ${r.stderr}`);
-  }
-  for (const s of sandboxes) console.log(`${s.host}: docker exec -it ${s.name} bash`);
+  const hosts = await createLabSandboxes(engine, lab, { sessionId: `author${Date.now().toString(36)}`, learner: 'author', ttlMs: 4 * 3_600_000 });
+  for (const s of hosts.values()) console.log(`${s.host}: docker exec -it ${s.name} bash`);
   console.log('Remove with: npm run lab -- clean');
   return 0;
 }

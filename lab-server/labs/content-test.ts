@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { CheckExecutor, compileLab } from '../checks/lab-runner';
 import { combine } from '../checks/compile';
 import type { Sandbox, SandboxEngine } from '../sandbox/sandbox-engine';
-import type { Lab, Step } from './schema';
+import type { Lab } from './schema';
+import { createLabSandboxes, removeAll, runSteps } from './steps';
 import { reasonText } from '../../protocol/reasons';
 
 export interface ContentTestReport {
@@ -21,26 +22,11 @@ export interface ContentTestReport {
 }
 
 async function withSandboxes<T>(engine: SandboxEngine, lab: Lab, fn: (hosts: Map<string, Sandbox>) => Promise<T>): Promise<T> {
-  const sessionId = `ct${randomBytes(8).toString('hex')}`;
-  const hosts = new Map<string, Sandbox>();
+  const hosts = await createLabSandboxes(engine, lab, { sessionId: `ct${randomBytes(8).toString('hex')}`, learner: 'content-test' });
   try {
-    for (const host of lab.hosts) {
-      hosts.set(host, await engine.create({ sessionId, host, lab: lab.id, learner: 'content-test', pool: false, expiresAt: new Date(Date.now() + 3_600_000) }));
-    }
-    await engine.linkSandboxes([...hosts.values()]);
     return await fn(hosts);
   } finally {
-    await Promise.all([...hosts.values()].map((s) => engine.remove(s)));
-  }
-}
-
-async function run(engine: SandboxEngine, hosts: Map<string, Sandbox>, steps: Step[], what: string): Promise<void> {
-  const first = [...hosts.keys()][0]!;
-  for (const step of steps) {
-    if (!step.run) continue;
-    const sandbox = hosts.get(step.host ?? first)!;
-    const r = await engine.exec(sandbox.containerId, ['bash', '-ec', step.run], { timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new Error(`${what} step failed (exit ${r.exitCode}): ${step.run.trim().split('\n')[0]}\n${(r.stderr || r.stdout).trim().slice(-400)}`);
+    await removeAll(engine, hosts);
   }
 }
 
@@ -72,11 +58,10 @@ export async function contentTest(engine: SandboxEngine, lab: Lab): Promise<Cont
   };
 
   await withSandboxes(engine, lab, async (hosts) => {
-    await run(engine, hosts, lab.setup, 'setup');
     const fresh = await evaluateAll(executor, lab, hosts, answers);
     record('fresh', fresh);
     for (const r of fresh) if (r.ok) problem(`task ${r.task}: its check passes on a fresh sandbox (it cannot fail)`);
-    await run(engine, hosts, lab.solution as Step[], 'solution');
+    await runSteps(engine, hosts, lab.solution, 'solution');
     const solved = await evaluateAll(executor, lab, hosts, answers);
     record('solved', solved);
     for (const r of solved) if (!r.ok) problem(`task ${r.task}: fails after the reference solution: ${r.reason}`);
@@ -84,13 +69,12 @@ export async function contentTest(engine: SandboxEngine, lab: Lab): Promise<Cont
 
   for (const fault of lab.faults) {
     await withSandboxes(engine, lab, async (hosts) => {
-      await run(engine, hosts, lab.setup, 'setup');
-      await run(engine, hosts, fault.inject, `fault ${fault.id}`);
-      await run(engine, hosts, lab.solution as Step[], 'solution');
+      await runSteps(engine, hosts, fault.inject, `fault ${fault.id}`);
+      await runSteps(engine, hosts, lab.solution, 'solution');
       const broken = await evaluateAll(executor, lab, hosts, answers);
       record(`fault ${fault.id}`, broken);
       if (broken.every((r) => r.ok)) problem(`fault ${fault.id}: not detected (every check passes with the fault in place)`);
-      await run(engine, hosts, fault.repair, `repair ${fault.id}`);
+      await runSteps(engine, hosts, fault.repair, `repair ${fault.id}`);
       const repaired = await evaluateAll(executor, lab, hosts, answers);
       record(`repaired ${fault.id}`, repaired);
       for (const r of repaired) if (!r.ok) problem(`fault ${fault.id}: task ${r.task} still fails after the repair: ${r.reason}`);

@@ -15,7 +15,8 @@ import type { Session, SessionManager } from '../sessions/session-manager';
 import type { Store } from '../store/store';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
 import type { LabCatalog } from './catalog';
-import { localize, type Lab, type Step } from './schema';
+import { localize, type Lab } from './schema';
+import { runSteps } from './steps';
 
 /** The faults a learner's seed draws from a lab: stable per learner, different between learners. */
 export function drawFaults(lab: Lab, learner: string): string[] {
@@ -43,8 +44,6 @@ export function labInfo(lab: Lab, locale: string): LabInfo {
     })),
   };
 }
-
-export class StepError extends Error {}
 
 export class LabService {
   private readonly runners = new Map<string, LabRunner>();
@@ -120,24 +119,13 @@ export class LabService {
     this.runners.clear();
   }
 
-  /** Runs steps in a session's sandboxes, failing with the step's own error output. */
-  async runSteps(session: Session, steps: Step[], what: string): Promise<void> {
-    const defaultHost = [...session.hosts.keys()][0]!;
-    for (const step of steps) {
-      const sandbox = session.hosts.get(step.host ?? defaultHost);
-      if (!sandbox) throw new StepError(`${what}: no host ${step.host}`);
-      const r = await this.engine.exec(sandbox.containerId, ['bash', '-ec', step.run], { timeoutMs: 120_000 });
-      if (r.exitCode !== 0) throw new StepError(`${what} failed (exit ${r.exitCode}): ${step.run.trim().split('\n')[0]}\n${(r.stderr || r.stdout).trim().slice(-500)}`);
-    }
-  }
-
   /** Prepares fresh sandboxes for the lab: setup, then this learner's faults. */
   async prepare(session: Session): Promise<void> {
     const lab = this.catalog.get(session.lab);
     if (!lab) return;
     const faults = drawFaults(lab, session.learner);
-    await this.runSteps(session, lab.setup, `lab ${lab.id} setup`);
-    for (const id of faults) await this.runSteps(session, lab.faults.find((f) => f.id === id)!.inject, `lab ${lab.id} fault ${id}`);
+    await runSteps(this.engine, session.hosts, lab.setup, `lab ${lab.id} setup`);
+    for (const id of faults) await runSteps(this.engine, session.hosts, lab.faults.find((f) => f.id === id)!.inject, `lab ${lab.id} fault ${id}`);
     this.store.startLab(session.learner, lab.id, faults);
   }
 

@@ -169,9 +169,12 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
   private async onShellEnd(shell: Shell): Promise<void> {
     if (this.shell !== shell) return;
     this.shell = null;
+    const code = await shell.exitCode();
+    // A shell that did not end by itself (exec failed: 126, or no code) may be
+    // the first sign of a dying sandbox; give the engine a moment to say so.
+    if (code !== 0) await new Promise((r) => setTimeout(r, 1000));
     // If the sandbox died, the page hears "sandbox gone" from the session, not "exit".
     if (!(await this.sandboxAlive())) return;
-    const code = await shell.exitCode();
     this.peer?.shellExited(code);
   }
 

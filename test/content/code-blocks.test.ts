@@ -7,25 +7,17 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LabCatalog } from '../../lab-server/labs/catalog';
 import { lessonLab, runnableBlocks } from '../../lab-server/labs/code-blocks';
-import { sandboxImageTag } from '../../lab-server/sandbox/image';
-import { SandboxEngine, type Sandbox } from '../../lab-server/sandbox/sandbox-engine';
-import { ROOT, testInstance } from '../support/lab-server';
+import { createLabSandboxes, removeAll } from '../../lab-server/labs/steps';
+import { ROOT, testEngine } from '../support/lab-server';
 
 const DOCS = path.join(ROOT, 'docs');
 const ZH = path.join(ROOT, 'i18n/zh-Hans/docusaurus-plugin-content-docs/current');
 const lessons = readdirSync(DOCS).filter((f) => /\.mdx?$/.test(f)).sort();
 const catalog = LabCatalog.load();
-const engine = new SandboxEngine(new Docker(), {
-  image: sandboxImageTag(),
-  instance: testInstance(),
-  limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1 },
-  log: pino({ level: 'warn' }),
-});
+const engine = testEngine();
 
 describe('lesson code blocks', () => {
   it('finds runnable commands in every lesson that has a lab', () => {
@@ -52,17 +44,8 @@ describe('lesson code blocks', () => {
       const labId = lessonLab(mdx);
       const lab = labId ? catalog.get(labId) : undefined;
       const hostNames = lab?.hosts ?? ['sandbox'];
-      const sessionId = `cb${randomBytes(8).toString('hex')}`;
-      const hosts = new Map<string, Sandbox>();
+      const hosts = await createLabSandboxes(engine, lab ?? { id: '', hosts: hostNames, setup: [] }, { sessionId: `cb${randomBytes(8).toString('hex')}`, learner: 'code-blocks' });
       try {
-        for (const host of hostNames) {
-          hosts.set(host, await engine.create({ sessionId, host, lab: labId ?? '', learner: 'code-blocks', pool: false, expiresAt: new Date(Date.now() + 3_600_000) }));
-        }
-        await engine.linkSandboxes([...hosts.values()]);
-        for (const step of lab?.setup ?? []) {
-          const r = await engine.exec(hosts.get(step.host ?? hostNames[0]!)!.containerId, ['bash', '-ec', step.run], { timeoutMs: 120_000 });
-          expect(r.exitCode, `lab setup: ${r.stderr}`).toBe(0);
-        }
         for (const block of blocks) {
           const sandbox = hosts.get(block.host ?? hostNames[0]!);
           expect(sandbox, `${file}:${block.line}: unknown host ${block.host}`).toBeDefined();
@@ -73,7 +56,7 @@ describe('lesson code blocks', () => {
           expect(r.timedOut, where).toBe(false);
         }
       } finally {
-        await Promise.all([...hosts.values()].map((s) => engine.remove(s)));
+        await removeAll(engine, hosts);
       }
     }, 600_000);
   }

@@ -3,22 +3,13 @@
  * fresh sandbox -> every check fails; reference solution -> every check
  * passes; each fault is detected and its repair works.
  */
-import Docker from 'dockerode';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LabCatalog } from '../../lab-server/labs/catalog';
 import { contentTest } from '../../lab-server/labs/content-test';
-import { sandboxImageTag } from '../../lab-server/sandbox/image';
-import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
-import { testInstance } from '../support/lab-server';
+import { testEngine } from '../support/lab-server';
 
 const catalog = LabCatalog.load();
-const engine = new SandboxEngine(new Docker(), {
-  image: sandboxImageTag(),
-  instance: testInstance(),
-  limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1 },
-  log: pino({ level: 'warn' }),
-});
+const engine = testEngine();
 
 describe('lab content', () => {
   it('finds the course labs', () => {

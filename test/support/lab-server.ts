@@ -8,6 +8,9 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { createLabServer, type LabServer, type LabServerOptions } from '../../lab-server/app';
 import { loadConfig } from '../../lab-server/config';
+import { sandboxImageTag } from '../../lab-server/sandbox/image';
+import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
+import Docker from 'dockerode';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -36,5 +39,15 @@ export async function startTestServer(env: Record<string, string> = {}, opts: La
       await close(o);
       if (!env.VETHLAB_DATA_DIR && !o?.keepSandboxes) rmSync(dataDir, { recursive: true, force: true });
     },
+  });
+}
+
+/** A sandbox engine of its own (test-* instance) for tests that make sandboxes without a server. */
+export function testEngine(): SandboxEngine {
+  return new SandboxEngine(new Docker(), {
+    image: sandboxImageTag(),
+    instance: testInstance(),
+    limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1 },
+    log: pino({ level: 'warn' }),
   });
 }
