@@ -49,7 +49,9 @@ describe('lesson code blocks', () => {
         for (const block of blocks) {
           const sandbox = hosts.get(block.host ?? hostNames[0]!);
           expect(sandbox, `${file}:${block.line}: unknown host ${block.host}`).toBeDefined();
-          const r = await engine.exec(sandbox!.containerId, ['bash', '-e', '-o', 'pipefail', '-c', `cd /root\n${block.code}`], { timeoutMs: 90_000 });
+          // A learner reads between commands; a container just started gets a moment to listen.
+          const code = block.code.replace(/^(\s*docker run -d\b.*)$/gm, '$1\nsleep 1');
+          const r = await engine.exec(sandbox!.containerId, ['bash', '-e', '-o', 'pipefail', '-c', `cd /root\n${code}`], { timeoutMs: 90_000 });
           const where = `${file}:${block.line}\n${block.code}\n--- exit ${r.exitCode}\n${r.stdout.slice(-800)}${r.stderr.slice(-800)}`;
           if (block.expectFail) expect(r.exitCode, where).not.toBe(0);
           else expect(r.exitCode, where).toBe(0);
