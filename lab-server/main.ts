@@ -11,7 +11,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const server = await createLabServer(config, { log });
-  console.log(`\n  vethlab is serving the course at ${server.url}\n  (Ctrl-C stops it and removes the sandboxes)\n`);
+  console.log(`\n  vethlab is serving the course at ${server.url}`);
+  console.log(`  Instructors: grades as CSV at ${server.url}/api/grades?format=csv&token=${server.instructorToken}`);
+  console.log('  (Ctrl-C stops it and removes the sandboxes)\n');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
