@@ -60,6 +60,22 @@ describe('lesson 1 in the browser', () => {
     await page.close();
   });
 
+  it('runs a code block into the terminal and the task turns green by itself', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/docs/network-stack`);
+    await page.locator('[data-terminal][data-state="connected"]').waitFor({ timeout: 60_000 });
+    const task = page.locator('[data-lab="network-stack"] [data-task-id="own-netns"]');
+    await task.waitFor({ timeout: 30_000 });
+    expect(await task.getAttribute('data-status')).not.toBe('passed');
+    await page.locator('button[data-run-command^="ip netns add lab1"]').click();
+    await page.locator('button[data-run-command^="ip netns exec lab1 ip link set lo up"]').click();
+    await page.locator('[data-task-id="own-netns"][data-status="passed"]').waitFor({ timeout: 30_000 });
+    // The learner saw the commands typed into their own terminal.
+    expect(await screenText(page)).toContain('ip netns exec lab1 ip link set lo up');
+    await page.screenshot({ path: path.join(ROOT, 'assets/screenshot-lab.png') });
+    await page.close();
+  });
+
   it('serves the lesson in Chinese with its terminal', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`${server.url}/zh-Hans/docs/network-stack`);

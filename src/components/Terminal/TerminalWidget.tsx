@@ -9,6 +9,7 @@ import { Terminal as XTerm, type ITheme } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import '@xterm/xterm/css/xterm.css';
+import { registerTerminal } from '../lab-bus';
 import { TerminalConnection, type ConnectionStatus } from './connection';
 import Frame from './Frame';
 import type { TerminalProps } from './index';
@@ -111,10 +112,15 @@ export default function TerminalWidget({ lab, terminal = 'main', height }: Termi
 
     const registry = (window.__vethlabTerminals ??= {});
     registry[terminal] = { term, send: (text: string) => conn.sendInput(text) };
+    const unregister = registerTerminal(terminal, (text) => {
+      conn.sendInput(text);
+      term.focus();
+    });
 
     conn.start();
     return () => {
       cancelAnimationFrame(frame);
+      unregister();
       observer.disconnect();
       onData.dispose();
       onResize.dispose();

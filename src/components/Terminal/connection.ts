@@ -13,6 +13,7 @@
  * output cannot run ahead of what the page can draw.
  */
 import { ApiError, SessionInfo } from '../../../protocol/api';
+import { emitLab, onLab, sessionStorageKey } from '../lab-bus';
 import {
   ACK_EVERY_BYTES,
   CloseCode,
@@ -116,7 +117,7 @@ export const ACK_IDLE_MS = 200;
 /** Input is sent in pieces of at most this many UTF-16 units (JSON-escaped, well under MAX_CLIENT_FRAME_BYTES). */
 const INPUT_CHUNK = Math.floor(MAX_CLIENT_FRAME_BYTES / 8);
 
-export const sessionStorageKey = (lab: string) => `vethlab.session.${lab}`;
+export { sessionStorageKey };
 
 /** The visible line for a message from vethlab itself (not from the shell). */
 export function noticeLine(message: string, colour: 'red' | 'yellow' = 'red'): string {
@@ -176,6 +177,8 @@ export class TerminalConnection {
   private lastSize: { cols: number; rows: number } | null = null;
   /** The server did not know our session once already during this attempt series. */
   private renewedSession = false;
+  private lastQueueMessage = '';
+  private offBus: (() => void) | null = null;
 
   private readonly onOnline = () => {
     if (this.retryTimer && !this.stopped) this.retryNow();
@@ -203,6 +206,20 @@ export class TerminalConnection {
 
   start(): void {
     globalThis.addEventListener?.('online', this.onOnline);
+    // The lab panel started the lab over in a new session: follow it.
+    this.offBus = onLab(this.opts.lab, (e) => {
+      if (e.kind === 'replace-session' && e.sessionId !== this.sessionId) this.useSession(e.sessionId);
+    });
+    this.connect();
+  }
+
+  /** Switch to another session of this lab (after a reset): a fresh screen. */
+  useSession(id: string): void {
+    if (this.disposed) return;
+    this.storeSession(id);
+    this.sessionId = id;
+    this.hasCopy = false;
+    this.opts.sink.reset();
     this.connect();
   }
 
@@ -250,6 +267,7 @@ export class TerminalConnection {
     if (this.disposed) return;
     this.disposed = true;
     globalThis.removeEventListener?.('online', this.onOnline);
+    this.offBus?.();
     this.attempt++;
     this.clearTimers();
     this.dropSocket(1000, 'page closed');
@@ -274,8 +292,14 @@ export class TerminalConnection {
         const id = await this.findOrStartSession();
         if (!current()) return;
         this.sessionId = id;
+        emitLab(this.opts.lab, { kind: 'session', sessionId: id });
       } catch (err) {
         if (!current()) return;
+        // A full machine: say where the learner is in line (once per change) and keep asking.
+        if (err instanceof ApiFailure && err.code === 'full' && err.message !== this.lastQueueMessage) {
+          this.lastQueueMessage = err.message;
+          this.opts.sink.write(noticeLine(err.message, 'yellow'));
+        }
         if (err instanceof ApiFailure && !err.retry) {
           this.opts.sink.write(noticeLine(err.message));
           return this.stop({ kind: 'failed', message: err.message });
@@ -372,7 +396,8 @@ export class TerminalConnection {
     const problem = ApiError.safeParse(json);
     if (problem.success) {
       // The lab-server itself answered: its message is meant for the learner.
-      throw new ApiFailure(problem.data.error, res.status, problem.data.code, false);
+      // `full`: the machine is full and the learner is in line; asking again is the way in.
+      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === 'full');
     }
     // Not the lab-server's answer: a proxy in front of a server that is (re)starting, or no lab-server at all.
     const gateway = res.status === 502 || res.status === 503 || res.status === 504;
@@ -491,6 +516,13 @@ export class TerminalConnection {
         return;
       }
       case 'pong':
+        return;
+      case 'tasks':
+        emitLab(this.opts.lab, { kind: 'tasks', tasks: msg.tasks, finished: msg.finished });
+        return;
+      case 'notice':
+        this.opts.sink.write(noticeLine(msg.message, msg.code === 'engine-down' ? 'red' : 'yellow'));
+        emitLab(this.opts.lab, { kind: 'notice', code: msg.code, host: msg.host, message: msg.message });
         return;
       case 'exit':
         this.opts.sink.write(noticeLine(this.texts.shellEnded(msg.code), 'yellow'));
