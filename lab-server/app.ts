@@ -88,7 +88,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     sessions,
     registry,
     labs,
-    store: () => store,
+    store,
     instructorToken,
     siteDir: config.siteDir,
     allowedOrigins: config.allowedOrigins,

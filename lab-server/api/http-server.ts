@@ -29,7 +29,7 @@ export interface ApiServerOptions {
   sessions: SessionManager;
   registry: TerminalRegistry;
   labs: LabService;
-  store: () => Store;
+  store: Store;
   instructorToken: string;
   siteDir: string;
   allowedOrigins: string[];
@@ -226,9 +226,9 @@ export class ApiServer {
       if (!lab) throw new HttpError(404, 'unknown-lab', `There is no lab called "${parts[2]}".`);
       if (parts.length === 3) return sendJson(res, 200, labInfo(lab, localeOf(url)));
       const learner = this.learner(req, res);
-      const progress = this.opts.store().labProgress(learner, lab.id);
+      const progress = this.opts.store.labProgress(learner, lab.id);
       if (!progress) throw new HttpError(404, 'not-started', 'You have not started this lab yet.');
-      return sendJson(res, 200, grade(lab, progress, this.opts.store().tasks(learner, lab.id)));
+      return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id)));
     }
     if (parts[1] === 'sessions') {
       if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
@@ -289,7 +289,7 @@ export class ApiServer {
     const labId = url.searchParams.get('lab');
     const labs = labId ? [this.opts.labs.catalog.get(labId)] : this.opts.labs.catalog.all();
     if (labs.some((l) => !l)) throw new HttpError(404, 'unknown-lab', `There is no lab called "${labId}".`);
-    const grades = labs.flatMap((lab) => this.opts.store().labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
+    const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
     const format = url.searchParams.get('format') ?? 'json';
     if (format === 'csv') {
       res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="vethlab-grades${labId ? '-' + labId : ''}.csv"` });
