@@ -31,6 +31,15 @@ in_place() { # netns container -- cmd...
   fi
 }
 
+# The inode of a place's network namespace: tells two namespaces apart.
+ns_inode() { # netns container
+  if [ -n "$1" ]; then stat -L -c %i "$SANDBOX_ROOT/run/netns/$1" 2>/dev/null
+  elif [ -n "$2" ]; then
+    local pid; pid=$(docker inspect -f '{{.State.Pid}}' "$2" 2>/dev/null) && stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null
+  else stat -L -c %i /proc/self/ns/net
+  fi
+}
+
 place_name() { # for reasons
   if [ -n "$1" ]; then echo "netns $1"; elif [ -n "$2" ]; then echo "container $2"; else echo "the host"; fi
 }
@@ -68,11 +77,20 @@ vl_link() {
     [ "$m" = "$master" ] || { fail link-master "$name" "$master" "${m:-none}"; return; }
   fi
   if [ "$peer_netns" != __unset ]; then
-    local pi mi peer
+    local pi mi peer pns="" pctr="" mine theirs
     pi=$(jq -r '.[0].link_index // empty' <<<"$j"); mi=$(jq -r '.[0].ifindex' <<<"$j")
     [ -n "$pi" ] || { fail link-no-peer "$name"; return; }
+    case "$peer_netns" in container:*) pctr=${peer_netns#container:} ;; *) pns=$peer_netns ;; esac
+    local pwhere; pwhere=$(place_name "$pns" "$pctr")
+    # Interface indexes repeat between namespaces: the peer's namespace must be
+    # another one exactly when the kernel says the peer is elsewhere (link_netnsid).
+    mine=$(ns_inode "$at_netns" "$at_container"); theirs=$(ns_inode "$pns" "$pctr")
+    if jq -e '.[0] | has("link_netnsid")' >/dev/null <<<"$j"; then
+      [ -n "$theirs" ] && [ "$theirs" != "$mine" ] || { fail link-peer "$name" "$pwhere"; return; }
+    else
+      [ "$theirs" = "$mine" ] || { fail link-peer "$name" "$pwhere"; return; }
+    fi
     peer=$(peer_in "$pi" "$mi" "$peer_netns")
-    local pwhere; pwhere=$(place_name "${peer_netns#container:}" "")
     [ -n "$peer" ] || { fail link-peer "$name" "$pwhere"; return; }
     if [ -n "$peer_name" ] && [ "$peer" != "$peer_name" ]; then fail link-peer-name "$name" "$peer_name" "$peer"; return; fi
   fi
@@ -101,7 +119,9 @@ vl_route() {
 
 vl_sysctl() {
   local at_netns= at_container= key= value=; local "$@"
-  local v; v=$(in_place "$at_netns" "$at_container" -- cat "/proc/sys/${key//.//}" 2>/dev/null) || true
+  # /proc/sys/net shows the namespace its proc was mounted in: read it from a
+  # proc mounted afresh inside the place's namespace.
+  local v; v=$(in_place "$at_netns" "$at_container" -- unshare -m sh -c 'mount -t proc proc /proc && cat "/proc/sys/$1"' sh "${key//.//}" 2>/dev/null) || true
   case "$v" in @*) echo "$v"; return 1 ;; esac
   [ "$v" = "$value" ] || { fail sysctl "$key" "$value" "${v:-?}"; return; }
 }
@@ -127,9 +147,21 @@ vl_iptables() {
   return 0
 }
 
+# A name in a check means what it means to the container it is checked from:
+# resolve it as that container does (its /etc/hosts, Docker's embedded DNS).
+addr_for() { # container name -> address (the name itself when it is an address or no container)
+  if [ -z "$1" ] || [[ $2 =~ ^[0-9.]+$ ]]; then echo "$2"; return 0; fi
+  resolve_in "$1" "$2"
+}
+
 vl_ping() {
   local from_netns= from_container= to= expect=reply; local "$@"
-  local out; out=$(in_place "$from_netns" "$from_container" -- ping -c 1 -W 2 "$to" 2>&1); local rc=$?
+  local target; target=$(addr_for "$from_container" "$to")
+  if [ -z "$target" ]; then
+    [ "$expect" = reply ] && { fail resolve-failed "$from_container" "$to"; return; }
+    return 0
+  fi
+  local out; out=$(in_place "$from_netns" "$from_container" -- ping -c 1 -W 2 "$target" 2>&1); local rc=$?
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = reply ]; then [ $rc = 0 ] || { fail ping-failed "$where" "$to"; return; }
@@ -138,7 +170,12 @@ vl_ping() {
 
 vl_tcp() {
   local from_netns= from_container= to= port= expect=open; local "$@"
-  local out; out=$(in_place "$from_netns" "$from_container" -- nc -z -w 2 "$to" "$port" 2>&1); local rc=$?
+  local target; target=$(addr_for "$from_container" "$to")
+  if [ -z "$target" ]; then
+    [ "$expect" = open ] && { fail resolve-failed "$from_container" "$to"; return; }
+    return 0
+  fi
+  local out; out=$(in_place "$from_netns" "$from_container" -- nc -z -w 2 "$target" "$port" 2>&1); local rc=$?
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = open ]; then [ $rc = 0 ] || { fail tcp-closed "$where" "$to" "$port"; return; }
@@ -147,7 +184,15 @@ vl_tcp() {
 
 vl_http() {
   local from_netns= from_container= url= body= expect=ok; local "$@"
-  local out; out=$(in_place "$from_netns" "$from_container" -- curl -s -m 3 -f "$url" 2>/dev/null); local rc=$?
+  local hostport=${url#http://}; hostport=${hostport%%/*}
+  local host=${hostport%%:*} port=80
+  [ "$hostport" != "$host" ] && port=${hostport#*:}
+  local target; target=$(addr_for "$from_container" "$host")
+  if [ -z "$target" ]; then
+    [ "$expect" = ok ] && { fail resolve-failed "$from_container" "$host"; return; }
+    return 0
+  fi
+  local out; out=$(in_place "$from_netns" "$from_container" -- curl -s -m 3 -f --resolve "$host:$port:$target" "$url" 2>/dev/null); local rc=$?
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = fail ]; then
@@ -209,7 +254,13 @@ vl_network() {
   local name= subnet= gateway=; local "$@"
   local j; j=$(docker network inspect "$name" 2>/dev/null) || { fail network-missing "$name"; return; }
   if [ -n "$subnet" ]; then jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" || { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }; fi
-  if [ -n "$gateway" ]; then jq -e --arg g "$gateway" '.[0].IPAM.Config | map(.Gateway == $g) | any' >/dev/null <<<"$j" || { fail network-gateway "$name" "$gateway"; return; }; fi
+  if [ -n "$gateway" ]; then
+    # Docker records a gateway only when one was asked for; otherwise the bridge's own address is it.
+    local br; br=$(jq -r '.[0].Options["com.docker.network.bridge.name"] // ("br-" + .[0].Id[0:12])' <<<"$j")
+    jq -e --arg g "$gateway" '.[0].IPAM.Config | map(.Gateway == $g) | any' >/dev/null <<<"$j" ||
+      ip -j addr show dev "$br" 2>/dev/null | jq -e --arg g "$gateway" '.[0].addr_info[] | select(.local == $g)' >/dev/null ||
+      { fail network-gateway "$name" "$gateway"; return; }
+  fi
 }
 
 vl_listening() {

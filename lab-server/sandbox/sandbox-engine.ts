@@ -387,7 +387,8 @@ export class SandboxEngine {
       stream.on('close', finish);
       stream.on('error', finish);
     });
-    const info = await exec.inspect();
+    // A stream we cut at the time limit can take its exec instance with it.
+    const info = await exec.inspect().catch(() => ({ Running: false, ExitCode: null }));
     const exitCode = info.Running ? null : info.ExitCode;
     return {
       exitCode: timedOut ? null : exitCode,
