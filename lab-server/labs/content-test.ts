@@ -49,7 +49,16 @@ async function evaluateAll(executor: CheckExecutor, lab: Lab, hosts: Map<string,
 export async function contentTest(engine: SandboxEngine, lab: Lab): Promise<ContentTestReport> {
   const executor = new CheckExecutor(engine);
   const report: ContentTestReport = { lab: lab.id, ok: true, problems: [], phases: [] };
-  const answers = new Map(lab.solution.filter((s) => s.answer).map((s) => [s.answer!.task, s.answer!.value]));
+  // Answers fixed in the lab; answers computed in the sandbox (`answer.run`) are added after the solution.
+  const answers = new Map(lab.solution.flatMap((s) => (s.answer?.value !== undefined ? [[s.answer.task, s.answer.value] as const] : [])));
+  const computeAnswers = async (hosts: Map<string, Sandbox>) => {
+    const first = [...hosts.values()][0]!;
+    for (const step of lab.solution) {
+      if (!step.answer?.run) continue;
+      const r = await engine.exec((hosts.get(step.host ?? '') ?? first).containerId, ['bash', '-c', step.answer.run]);
+      answers.set(step.answer.task, r.stdout.trim());
+    }
+  };
   const record = (phase: string, results: { task: string; ok: boolean; reason: string }[]) =>
     report.phases.push({ phase, passed: results.filter((r) => r.ok).map((r) => r.task), failed: results.filter((r) => !r.ok).map((r) => ({ task: r.task, reason: r.reason })) });
   const problem = (p: string) => {
@@ -62,6 +71,7 @@ export async function contentTest(engine: SandboxEngine, lab: Lab): Promise<Cont
     record('fresh', fresh);
     for (const r of fresh) if (r.ok) problem(`task ${r.task}: its check passes on a fresh sandbox (it cannot fail)`);
     await runSteps(engine, hosts, lab.solution, 'solution');
+    await computeAnswers(hosts);
     const solved = await evaluateAll(executor, lab, hosts, answers);
     record('solved', solved);
     for (const r of solved) if (!r.ok) problem(`task ${r.task}: fails after the reference solution: ${r.reason}`);
@@ -71,6 +81,7 @@ export async function contentTest(engine: SandboxEngine, lab: Lab): Promise<Cont
     await withSandboxes(engine, lab, async (hosts) => {
       await runSteps(engine, hosts, fault.inject, `fault ${fault.id}`);
       await runSteps(engine, hosts, lab.solution, 'solution');
+      await computeAnswers(hosts);
       const broken = await evaluateAll(executor, lab, hosts, answers);
       record(`fault ${fault.id}`, broken);
       if (broken.every((r) => r.ok)) problem(`fault ${fault.id}: not detected (every check passes with the fault in place)`);

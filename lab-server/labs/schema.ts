@@ -158,7 +158,18 @@ export const Lab = z
     setup: z.array(Step).default([]),
     tasks: z.array(Task).min(1),
     /** Commands that complete every task, in order (answers given as answers). */
-    solution: z.array(Step.extend({ answer: z.object({ task: z.string(), value: z.string() }).strict().optional() }).partial({ run: true })).min(1),
+    solution: z
+      .array(
+        Step.extend({
+          /** An answer: a fixed `value`, or `run` a command whose output is the answer (for answers that differ per sandbox). */
+          answer: z
+            .object({ task: z.string(), value: z.string().optional(), run: z.string().optional() })
+            .strict()
+            .refine((a) => (a.value === undefined) !== (a.run === undefined), 'give value or run')
+            .optional(),
+        }).partial({ run: true }),
+      )
+      .min(1),
     faults: z.array(Fault).default([]),
     /** How many faults a learner's seed draws (0 = none). */
     fault_count: z.number().int().min(0).default(0),
