@@ -1,11 +1,19 @@
 /**
  * Runs once around the whole suite: after the last test, no sandbox
  * container or volume made by a test (instance test-*) may be left on the
- * engine. A real server's sandboxes are never touched.
+ * engine. A real server's sandboxes, and other test runs', are never touched.
  */
+import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 
-const isTest = (labels: Record<string, string> | undefined) => labels?.['vethlab.instance']?.startsWith('test-') ?? false;
+/** This run's id: test sandboxes are labelled test-<run>-*, so concurrent runs never remove each other's. */
+const RUN = randomBytes(4).toString('hex');
+
+export function setup(): void {
+  process.env.VETHLAB_TEST_RUN = RUN;
+}
+
+const isTest = (labels: Record<string, string> | undefined) => labels?.['vethlab.instance']?.startsWith(`test-${RUN}-`) ?? false;
 
 export async function teardown(): Promise<void> {
   const docker = new Docker();

@@ -16,7 +16,7 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Test servers label their sandboxes test-*, so the suite's cleanup never touches a real server's. */
 export function testInstance(): string {
-  return `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return `test-${process.env.VETHLAB_TEST_RUN ?? 'norun'}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 export interface TestServer extends LabServer {
