@@ -4,9 +4,11 @@
  * lesson 1, the terminal connects to their sandbox, they type a command and
  * read its output in the rendered terminal. Also takes the README screenshot.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lessonLab } from '../../lab-server/labs/code-blocks';
 import { ROOT, startTestServer, type TestServer } from '../support/lab-server';
 
 export const CHROMIUM_ARGS = [
@@ -24,7 +26,7 @@ let server: TestServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await startTestServer({ VETHLAB_POOL_SIZE: '1' });
+  server = await startTestServer({ VETHLAB_POOL_SIZE: '1', VETHLAB_STARTS_PER_LEARNER: '40' });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 
@@ -73,6 +75,37 @@ describe('lesson 1 in the browser', () => {
     // The learner saw the commands typed into their own terminal.
     expect(await screenText(page)).toContain('ip netns exec lab1 ip link set lo up');
     await page.screenshot({ path: path.join(ROOT, 'assets/screenshot-lab.png') });
+    await page.close();
+  });
+
+  it('opens every lesson in both languages with its lab panel and terminal(s)', async () => {
+    const lessons = readdirSync(path.join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.mdx'))
+      .sort()
+      .map((f) => {
+        const mdx = readFileSync(path.join(ROOT, 'docs', f), 'utf8');
+        return { id: /^id: (\S+)/m.exec(mdx)![1]!, lab: lessonLab(mdx)!, terminals: (mdx.match(/<Terminal\b/g) ?? []).length };
+      });
+    expect(lessons.length).toBe(9);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    for (const locale of ['', '/zh-Hans']) {
+      for (const lesson of lessons) {
+        await page.goto(`${server.url}${locale}/docs/${lesson.id}`);
+        await page.locator(`[data-lab="${lesson.lab}"] [data-task-id]`).first().waitFor({ timeout: 60_000 });
+        await expect.poll(() => page.locator('[data-terminal][data-state="connected"]').count(), { timeout: 90_000 }).toBe(lesson.terminals);
+        // The other language is one click away.
+        expect(await page.locator(`a[href$="/docs/${lesson.id}"][lang], .dropdown__menu a[href*="/docs/${lesson.id}"]`).count()).toBeGreaterThan(0);
+      }
+    }
+    await page.close();
+  });
+
+  it('searches the course offline', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/`);
+    await page.locator('input.navbar__search-input').fill('veth');
+    await page.locator('.aa-suggestion, [class*="suggestion"]').first().waitFor({ timeout: 20_000 });
+    expect(await page.locator('.aa-suggestion, [class*="suggestion"]').count()).toBeGreaterThan(0);
     await page.close();
   });
 
