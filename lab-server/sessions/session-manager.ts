@@ -10,16 +10,11 @@ import type { SessionInfo, TerminalInfo } from '../../protocol/api';
 import type { Logger } from '../log';
 import { LABEL, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
-import type { Store } from '../store/store';
+import type { SessionRow, Store } from '../store/store';
 import type { Admission } from './admission';
 
-export interface Session {
-  id: string;
-  learner: string;
-  lab: string;
-  createdAt: number;
-  expiresAt: number;
-  lastActiveAt: number;
+/** A live session: its stored row, plus the sandboxes it runs in. */
+export interface Session extends Omit<SessionRow, 'endedAt' | 'endReason'> {
   hosts: Map<string, Sandbox>;
   state: 'ready' | 'gone';
 }
