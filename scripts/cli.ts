@@ -10,6 +10,7 @@
  * Setup is idempotent and quick the second time: engine, images, site.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureEngine } from './setup/engine';
 import { ensureImages } from './setup/images';
@@ -59,7 +60,16 @@ async function main(): Promise<number> {
           return code;
         }
       }
-      return exitWith(spawnChild('npx', ['vitest', 'run', ...rest]));
+      const report = path.join(ROOT, '.vethlab/test-report.json');
+      const code = await exitWith(spawnChild('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...rest]));
+      // One plain closing line, whatever reads the log: "N passed, N failed".
+      try {
+        const r = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
+        console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed${r.numPendingTests ? `, ${r.numPendingTests} skipped` : ''}`);
+      } catch {
+        // vitest did not get as far as writing its report; its own output says why
+      }
+      return code;
     }
     case 'dev': {
       await setup({ site: false, browser: false });
