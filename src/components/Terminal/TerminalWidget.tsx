@@ -9,8 +9,7 @@ import { Terminal as XTerm, type ITheme } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import '@xterm/xterm/css/xterm.css';
-import { registerTerminal, terminalsChanged } from '../lab-bus';
-import { pageStorage } from '../lab-session';
+import { registerTerminal } from '../lab-bus';
 import { TerminalConnection, type ConnectionStatus } from './connection';
 import Frame from './Frame';
 import type { TerminalProps } from './index';
@@ -94,12 +93,10 @@ export default function TerminalWidget({ lab, terminal = 'main', height }: Termi
       sink: term,
       baseUrl: labServer || window.location.origin,
       texts,
-      storage: pageStorage(),
+      storage: safeLocalStorage(),
       onStatus: (s) => {
         setStatus(s);
         if (s.phase === 'attached') setEverAttached(true);
-        // Run buttons enable themselves while a terminal is attached.
-        terminalsChanged();
       },
     });
     connRef.current = conn;
@@ -115,19 +112,9 @@ export default function TerminalWidget({ lab, terminal = 'main', height }: Termi
 
     const registry = (window.__vethlabTerminals ??= {});
     registry[terminal] = { term, send: (text: string) => conn.sendInput(text) };
-    const unregister = registerTerminal({
-      lab,
-      id: terminal,
-      ready: () => conn.currentStatus.phase === 'attached',
-      type: (text) => {
-        conn.sendInput(text);
-        // The learner owns the shell: show it (on narrow screens it may be off-screen) and give it the keyboard.
-        const box = el.closest<HTMLElement>('.vethlab-terminal') ?? el;
-        const r = box.getBoundingClientRect();
-        if (r.bottom < 0 || r.top > window.innerHeight) box.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
-        if (term.textarea) term.textarea.focus({ preventScroll: true });
-        else term.focus();
-      },
+    const unregister = registerTerminal(terminal, (text) => {
+      conn.sendInput(text);
+      term.focus();
     });
 
     conn.start();
@@ -185,4 +172,12 @@ export default function TerminalWidget({ lab, terminal = 'main', height }: Termi
       footer={footer}
     />
   );
+}
+
+function safeLocalStorage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
 }

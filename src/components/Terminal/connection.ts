@@ -12,8 +12,8 @@
  * pauses the shell while too much is sent but unacknowledged, so a flood of
  * output cannot run ahead of what the page can draw.
  */
+import { ApiError, SessionInfo } from '../../../protocol/api';
 import { emitLab, onLab, sessionStorageKey } from '../lab-bus';
-import { ApiFailure, findOrStartSession, forgetSession, sessionChanging, startNewSession, type KeyValueStorage, type LabServerOptions } from '../lab-session';
 import {
   ACK_EVERY_BYTES,
   CloseCode,
@@ -75,8 +75,6 @@ export interface TerminalSink {
 export interface ConnectionTexts {
   takenOver: string;
   sandboxGone: string;
-  /** The lab was started over in a new session (a reset): this terminal follows. */
-  startingOver: string;
   shellEnded: (code: number | null) => string;
   /** The API answered with something that is not the lab-server's JSON. */
   unexpectedAnswer: (status: number, statusText: string) => string;
@@ -85,13 +83,12 @@ export interface ConnectionTexts {
 export const defaultTexts: ConnectionTexts = {
   takenOver: 'This terminal was opened in another tab.',
   sandboxGone: 'Your sandbox is gone. Start a new sandbox to continue.',
-  startingOver: 'Starting the lab over in a fresh sandbox…',
   shellEnded: (code) => (code === null ? 'The shell ended.' : `The shell ended (exit code ${code}).`),
   unexpectedAnswer: (status, statusText) =>
     `The lab server did not answer as expected (HTTP ${status}${statusText ? ` ${statusText}` : ''}). Is it running?`,
 };
 
-export type { KeyValueStorage };
+export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
 
 export interface ConnectionOptions {
   lab: string;
@@ -127,6 +124,24 @@ export function noticeLine(message: string, colour: 'red' | 'yellow' = 'red'): s
   const sgr = colour === 'red' ? '1;31' : '1;33';
   return `\r\n\x1b[${sgr}m[vethlab] ${message}\x1b[0m\r\n`;
 }
+
+class ApiFailure extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    /** True when waiting and trying again may help (the server is down or restarting). */
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Sessions are per lab, shared by every terminal of that lab on the page: the
+ * first terminal that needs one starts it, the others wait for that answer.
+ */
+const pendingSessions = new Map<string, Promise<string>>();
 
 export class TerminalConnection {
   private readonly texts: ConnectionTexts;
@@ -164,8 +179,6 @@ export class TerminalConnection {
   private renewedSession = false;
   private lastQueueMessage = '';
   private offBus: (() => void) | null = null;
-  /** "Start a new sandbox": the next attempt starts a new session instead of finding the old one. */
-  private wantNewSession = false;
 
   private readonly onOnline = () => {
     if (this.retryTimer && !this.stopped) this.retryNow();
@@ -193,13 +206,9 @@ export class TerminalConnection {
 
   start(): void {
     globalThis.addEventListener?.('online', this.onOnline);
-    // The lab has a new session (a reset in the lab panel, "Start a new sandbox"
-    // in another terminal, a session the server forgot): follow it.
+    // The lab panel started the lab over in a new session: follow it.
     this.offBus = onLab(this.opts.lab, (e) => {
-      if ((e.kind !== 'session' && e.kind !== 'replace-session') || e.sessionId === this.sessionId) return;
-      // Without a session of its own, a terminal that is still asking gets the same answer by itself.
-      if (this.sessionId === null && !this.stopped && !this.retryTimer) return;
-      this.useSession(e.sessionId);
+      if (e.kind === 'replace-session' && e.sessionId !== this.sessionId) this.useSession(e.sessionId);
     });
     this.connect();
   }
@@ -207,11 +216,10 @@ export class TerminalConnection {
   /** Switch to another session of this lab (after a reset): a fresh screen. */
   useSession(id: string): void {
     if (this.disposed) return;
-    this.wantNewSession = false;
+    this.storeSession(id);
     this.sessionId = id;
     this.hasCopy = false;
     this.opts.sink.reset();
-    this.opts.sink.write(noticeLine(this.texts.startingOver, 'yellow'));
     this.connect();
   }
 
@@ -227,7 +235,7 @@ export class TerminalConnection {
   /** Forget the current session and start a new sandbox: the "Start a new sandbox" action. */
   startNewSandbox(): void {
     if (this.disposed) return;
-    this.wantNewSession = true;
+    this.forgetSession(this.sessionId);
     this.sessionId = null;
     this.hasCopy = false;
     this.opts.sink.reset();
@@ -281,11 +289,10 @@ export class TerminalConnection {
     if (!this.sessionId) {
       this.setStatus({ state: 'connecting', phase: 'session' });
       try {
-        // The session module announces it on the lab bus (the panel and the lab's other terminals follow).
-        const id = await (this.wantNewSession ? startNewSession : findOrStartSession)(this.opts.lab, this.server);
+        const id = await this.findOrStartSession();
         if (!current()) return;
         this.sessionId = id;
-        this.wantNewSession = false;
+        emitLab(this.opts.lab, { kind: 'session', sessionId: id });
       } catch (err) {
         if (!current()) return;
         // A full machine: say where the learner is in line (once per change) and keep asking.
@@ -329,15 +336,103 @@ export class TerminalConnection {
     this.setStatus({ state: 'closed', phase: 'stopped', stop: reason });
   }
 
-  // ---- session (shared with the lab panel and the lab's other terminals) ----
+  // ---- REST API -----------------------------------------------------------
 
-  private get server(): LabServerOptions {
-    return { baseUrl: this.opts.baseUrl, storage: this.opts.storage, fetch: this.fetchImpl, unexpectedAnswer: this.texts.unexpectedAnswer };
+  /**
+   * Not abortable on purpose: a session being started is wanted by every
+   * terminal of the lab; an attempt that is no longer current ignores the answer.
+   */
+  private findOrStartSession(): Promise<string> {
+    const key = `${this.opts.baseUrl}|${this.opts.lab}`;
+    let pending = pendingSessions.get(key);
+    if (!pending) {
+      pending = this.resolveSession().finally(() => pendingSessions.delete(key));
+      pendingSessions.set(key, pending);
+    }
+    return pending;
   }
 
-  /** Forgets the session page-wide, unless the lab already moved on to another one. */
+  private async resolveSession(): Promise<string> {
+    const stored = this.readStoredSession();
+    if (stored) {
+      const found = await this.api('GET', `/api/sessions/${encodeURIComponent(stored)}`).catch((err: unknown) => {
+        // The server does not know it (any more), or it is someone else's: start a new one.
+        if (err instanceof ApiFailure && (err.status === 404 || err.status === 403 || err.status === 410)) return null;
+        throw err;
+      });
+      const info = found === null ? null : SessionInfo.safeParse(found);
+      if (info?.success && info.data.state !== 'gone') return info.data.sessionId;
+      this.forgetSession(stored);
+    }
+    const created = await this.api('POST', '/api/sessions', { lab: this.opts.lab });
+    const info = SessionInfo.safeParse(created);
+    if (!info.success) throw new ApiFailure(this.texts.unexpectedAnswer(200, ''), 200, 'bad-answer', false);
+    this.storeSession(info.data.sessionId);
+    return info.data.sessionId;
+  }
+
+  private async api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await this.fetchImpl(new URL(path, this.opts.baseUrl).toString(), {
+        method,
+        credentials: this.crossOrigin() ? 'include' : 'same-origin',
+        headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (err) {
+      // Network error: the server is down or restarting, or the machine is offline.
+      throw new ApiFailure((err as Error).message || 'network error', 0, 'network', true);
+    }
+    const text = await res.text().catch(() => '');
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.ok) return json;
+    const problem = ApiError.safeParse(json);
+    if (problem.success) {
+      // The lab-server itself answered: its message is meant for the learner.
+      // `full`: the machine is full and the learner is in line; asking again is the way in.
+      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === 'full');
+    }
+    // Not the lab-server's answer: a proxy in front of a server that is (re)starting, or no lab-server at all.
+    const gateway = res.status === 502 || res.status === 503 || res.status === 504;
+    throw new ApiFailure(this.texts.unexpectedAnswer(res.status, res.statusText), res.status, 'bad-answer', gateway);
+  }
+
+  private crossOrigin(): boolean {
+    const here = globalThis.location?.origin;
+    return here !== undefined && new URL(this.opts.baseUrl).origin !== here;
+  }
+
+  private readStoredSession(): string | null {
+    try {
+      return this.opts.storage?.getItem(sessionStorageKey(this.opts.lab)) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private storeSession(id: string): void {
+    try {
+      this.opts.storage?.setItem(sessionStorageKey(this.opts.lab), id);
+    } catch {
+      // Storage full or disabled: the session still works for this page.
+    }
+  }
+
+  /** Removes the stored session id, unless another terminal already stored a newer one. */
   private forgetSession(id: string | null): void {
-    forgetSession(this.opts.lab, id, this.opts.storage);
+    try {
+      const stored = this.opts.storage?.getItem(sessionStorageKey(this.opts.lab));
+      if (stored && (id === null || stored === id)) this.opts.storage?.removeItem(sessionStorageKey(this.opts.lab));
+    } catch {
+      // ignore
+    }
   }
 
   // ---- WebSocket ----------------------------------------------------------
@@ -423,8 +518,7 @@ export class TerminalConnection {
       case 'pong':
         return;
       case 'tasks':
-        // The lab panel shows them (within the same second: no polling involved).
-        if (this.sessionId) emitLab(this.opts.lab, { kind: 'tasks', sessionId: this.sessionId, tasks: msg.tasks, finished: msg.finished });
+        emitLab(this.opts.lab, { kind: 'tasks', tasks: msg.tasks, finished: msg.finished });
         return;
       case 'notice':
         this.opts.sink.write(noticeLine(msg.message, msg.code === 'engine-down' ? 'red' : 'yellow'));
@@ -438,21 +532,6 @@ export class TerminalConnection {
     }
   }
 
-  /**
-   * The sandbox went away because the lab panel is replacing the session (a
-   * reset): not a failure. Waits for the new session and attaches to it.
-   */
-  private followReplacement(): boolean {
-    if (!sessionChanging(this.opts.lab)) return false;
-    this.sessionId = null;
-    this.hasCopy = false;
-    this.dropSocket();
-    this.opts.sink.reset();
-    this.opts.sink.write(noticeLine(this.texts.startingOver, 'yellow'));
-    this.retryNow();
-    return true;
-  }
-
   private onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
     if (!msg.fatal) {
       this.opts.sink.write(noticeLine(msg.message));
@@ -463,7 +542,6 @@ export class TerminalConnection {
         this.opts.sink.write(noticeLine(this.texts.takenOver, 'yellow'));
         return this.stop({ kind: 'taken-over' });
       case 'sandbox-gone':
-        if (this.followReplacement()) return;
         this.opts.sink.write(noticeLine(msg.message || this.texts.sandboxGone));
         this.forgetSession(this.sessionId);
         return this.stop({ kind: 'sandbox-gone' });
@@ -534,7 +612,6 @@ export class TerminalConnection {
         this.opts.sink.write(noticeLine(this.texts.takenOver, 'yellow'));
         return this.stop({ kind: 'taken-over' });
       case CloseCode.sandboxGone:
-        if (this.followReplacement()) return;
         this.opts.sink.write(noticeLine(this.texts.sandboxGone));
         return this.stop({ kind: 'sandbox-gone' });
       case CloseCode.forbidden:

@@ -37,10 +37,3 @@ export default function Terminal(props: TerminalProps): ReactNode {
     </BrowserOnly>
   );
 }
-
-/**
- * Types a command into a terminal of the page (the one named, else the
- * first), each line followed by Enter: the learner sees it and owns the shell.
- * For click-to-run code blocks.
- */
-export { runInTerminal, targetTerminal, onTerminals, type RunResult } from '../lab-bus';

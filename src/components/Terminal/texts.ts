@@ -17,11 +17,6 @@ export function connectionTexts(): ConnectionTexts {
       message: 'Your sandbox is gone. Start a new sandbox to continue.',
       description: 'Printed in the terminal when the sandbox container stopped',
     }),
-    startingOver: translate({
-      id: 'terminal.notice.startingOver',
-      message: 'Starting the lab over in a fresh sandbox…',
-      description: 'Printed in the terminal when the lab is reset and the terminal moves to the new sandbox',
-    }),
     shellEnded: (code) =>
       code === null
         ? translate({ id: 'terminal.notice.shellEnded', message: 'The shell ended.' })
