@@ -30,6 +30,7 @@ const Env = z.object({
   VETHLAB_HOST: z.string().default('127.0.0.1'),
   VETHLAB_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(1),
   VETHLAB_MEMORY: memory.default(512 * 1024 ** 2),
+  VETHLAB_DISK: memory.default(256 * 1024 ** 2),
   VETHLAB_PIDS: z.coerce.number().int().min(64).max(100_000).default(512),
   VETHLAB_MAX_SANDBOXES: z.coerce.number().int().min(1).max(1000).optional(),
   VETHLAB_MIN_FREE_MEMORY: memory.default(512 * 1024 ** 2),
@@ -54,7 +55,8 @@ export interface Config {
   host: string;
   /** Ready sandboxes kept waiting for the next learner. */
   poolSize: number;
-  limits: { memoryBytes: number; pids: number; cpus: number };
+  /** Per sandbox; its disk is memory-backed and counts against its memory. */
+  limits: { memoryBytes: number; pids: number; cpus: number; diskBytes: number };
   /** Admission: sandboxes at once (default: what memory holds), free memory kept, starts per learner per 10 min. */
   admission: { maxSandboxes: number; minFreeMemoryBytes: number; perLearnerStarts: number; perLearnerWindowMs: number };
   /** A session ends this long after it started, whatever happens. */
@@ -80,11 +82,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     throw new Error(`Invalid vethlab configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.VETHLAB_DISK < 16 * 1024 ** 2 || e.VETHLAB_DISK > e.VETHLAB_MEMORY - 128 * 1024 ** 2) {
+    throw new Error(
+      `Invalid vethlab configuration:\n  VETHLAB_DISK: between 16m and VETHLAB_MEMORY minus 128m (the sandbox disk is memory-backed and its processes need room); got ${env.VETHLAB_DISK ?? '256m'} with VETHLAB_MEMORY ${env.VETHLAB_MEMORY ?? '512m'}`,
+    );
+  }
   return {
     port: e.PORT,
     host: e.VETHLAB_HOST,
     poolSize: e.VETHLAB_POOL_SIZE,
-    limits: { memoryBytes: e.VETHLAB_MEMORY, pids: e.VETHLAB_PIDS, cpus: e.VETHLAB_CPUS },
+    limits: { memoryBytes: e.VETHLAB_MEMORY, pids: e.VETHLAB_PIDS, cpus: e.VETHLAB_CPUS, diskBytes: e.VETHLAB_DISK },
     admission: {
       maxSandboxes: e.VETHLAB_MAX_SANDBOXES ?? defaultMaxSandboxes(e.VETHLAB_MEMORY),
       minFreeMemoryBytes: e.VETHLAB_MIN_FREE_MEMORY,

@@ -28,14 +28,37 @@ else
   mount -o remount,rw /sys/fs/cgroup || fail "remount cgroup2"
 fi
 
-# 2. Only the per-namespace network sysctls become writable (ip_forward and
+# 2. Storage. The image is read-only (--read-only); everything the learner or
+# the inner engine writes lands on the sandbox disk, a size-limited tmpfs
+# charged to this sandbox's memory: its size is the quota and no write reaches
+# the machine's disk. Writable directories are overlays with their upper layer
+# there; the inner engine's store and /tmp are plain directories on it.
+DISK=/vethlab/disk
+if mountpoint -q "$DISK"; then
+  # Docker's bind-mounted hosts, hostname and resolv.conf vanish under the /etc
+  # overlay: carry their contents over.
+  keep=$(mktemp -d -p /run) || fail "no /run"
+  for f in hosts hostname resolv.conf; do cp "/etc/$f" "$keep/$f" 2>/dev/null || true; done
+  for d in etc home mnt opt root srv usr/local var; do
+    mkdir -p "$DISK/upper/$d" "$DISK/work/$d"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$DISK/upper/$d,workdir=$DISK/work/$d" "/$d" || fail "make /$d writable"
+  done
+  for f in hosts hostname resolv.conf; do [ -f "$keep/$f" ] && cat "$keep/$f" >"/etc/$f"; done
+  rm -rf "$keep"
+  for d in tmp var/lib/docker var/lib/containerd; do
+    mkdir -p "$DISK/$d" "/$d" && mount --bind "$DISK/$d" "/$d" || fail "mount /$d on the sandbox disk"
+  done
+  chmod 1777 /tmp
+fi
+
+# 3. Only the per-namespace network sysctls become writable (ip_forward and
 # friends); /proc/sys/kernel stays read-only and /proc/sysrq-trigger masked.
 mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net || fail "make /proc/sys/net writable"
 
-# 3. The simulated upstream "internet", made of namespaces inside this sandbox.
+# 4. The simulated upstream "internet", made of namespaces inside this sandbox.
 /usr/local/sbin/vethlab-upstream || fail "upstream network"
 
-# 4. The inner Docker engine.
+# 5. The inner Docker engine.
 mkdir -p /var/log
 dockerd --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
 for _ in $(seq 1 600); do
@@ -44,7 +67,7 @@ for _ in $(seq 1 600); do
 done
 docker version >/dev/null 2>&1 || { tail -n 20 /var/log/dockerd.log; fail "inner dockerd did not answer"; }
 
-# 5. Preloaded images (no registry exists): built from Debian packages at setup.
+# 6. Preloaded images (no registry exists): built from Debian packages at setup.
 load_image() { # name, then import changes
   local name=$1; shift
   docker image inspect "$name" >/dev/null 2>&1 && return 0

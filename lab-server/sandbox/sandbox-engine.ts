@@ -1,7 +1,8 @@
 /**
- * SandboxEngine owns the sandbox containers and their volumes on the Docker
- * engine: create one (with the verified DinD flag set: no --privileged, a
- * private cgroup namespace, no network), wait until its inner engine answers,
+ * SandboxEngine owns the sandbox containers on the Docker engine: create one
+ * (with the verified DinD flag set: no --privileged, a private cgroup
+ * namespace, no network, a read-only image and a memory-backed disk of fixed
+ * size), wait until its inner engine answers,
  * run commands and shells in it, list and remove them. It knows nothing of
  * learners or labs beyond the labels it writes.
  */
@@ -27,7 +28,12 @@ export interface SandboxLimits {
   memoryBytes: number;
   pids: number;
   cpus: number;
+  /** Everything a learner (or the inner engine) can write, in total: the size of the sandbox's disk. */
+  diskBytes: number;
 }
+
+/** Where the sandbox's disk is mounted; the entrypoint lays the writable directories over it. */
+export const SANDBOX_DISK = '/vethlab/disk';
 
 export interface SandboxSpec {
   sessionId: string;
@@ -42,7 +48,6 @@ export interface SandboxSpec {
 export interface Sandbox {
   containerId: string;
   name: string;
-  volume: string;
   sessionId: string;
   host: string;
   pool: boolean;
@@ -65,7 +70,7 @@ export interface Shell {
   exitCode(): Promise<number | null>;
 }
 
-/** The check container beside a sandbox (the volume and container share the sandbox's name). */
+/** The check container beside a sandbox. */
 export function checkerName(sandboxName: string): string {
   return `${sandboxName}-checker`;
 }
@@ -110,7 +115,6 @@ export class SandboxEngine {
       [LABEL.created]: createdAt.toISOString(),
       [LABEL.expires]: spec.expiresAt.toISOString(),
     };
-    await this.docker.createVolume({ Name: name, Labels: labels });
     const { limits } = this.opts;
     let container: Docker.Container | undefined;
     try {
@@ -128,8 +132,18 @@ export class SandboxEngine {
           CapAdd: ['ALL'],
           CapDrop: ['SYS_RESOURCE', 'SYS_MODULE'],
           SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
-          Tmpfs: { '/run': '' },
-          Mounts: [{ Type: 'volume', Source: name, Target: '/var/lib/docker' }],
+          // Disk quota without kernel quota support (this kernel has none): the
+          // image is read-only and every write lands on a size-limited tmpfs,
+          // charged to the sandbox's memory. Nothing a learner writes reaches
+          // the machine's disk, and the tmpfs size is the quota.
+          ReadonlyRootfs: true,
+          Tmpfs: {
+            '/run': 'size=64m,mode=755',
+            [SANDBOX_DISK]: `size=${limits.diskBytes},mode=755,exec`,
+          },
+          // The container's stdout is the one file on the host a learner can
+          // write to (echo > /proc/1/fd/1): keep it small.
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
           Init: true,
           Memory: limits.memoryBytes,
           MemorySwap: limits.memoryBytes,
@@ -153,7 +167,6 @@ export class SandboxEngine {
     return {
       containerId: container!.id,
       name,
-      volume: name,
       sessionId: spec.sessionId,
       host: spec.host,
       pool: spec.pool,
@@ -187,6 +200,12 @@ export class SandboxEngine {
         SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
         Memory: 256 * 1024 ** 2,
         PidsLimit: 256,
+        // The learner shares its PID namespace and so reaches its root via
+        // /proc/<pid>/root: read-only, so checks cannot be tampered with and
+        // nothing is written to the machine's disk through it.
+        ReadonlyRootfs: true,
+        Tmpfs: { '/run': 'size=8m', '/tmp': 'size=16m' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
       },
     });
     await checker.start();
@@ -276,7 +295,6 @@ export class SandboxEngine {
       return {
         containerId: c.Id,
         name,
-        volume: name,
         sessionId: l[LABEL.session] ?? '',
         host: l[LABEL.host] ?? '',
         pool: l[LABEL.pool] === '1',
@@ -293,12 +311,6 @@ export class SandboxEngine {
     return containers.map((c) => [c.Id, (c.Names[0] ?? '').replace(/^\//, '').replace(/-checker$/, '')]);
   }
 
-  /** Volumes labelled as sandbox volumes (a crash can leave one without its container). */
-  async listVolumes(): Promise<string[]> {
-    const { Volumes } = await this.docker.listVolumes({ filters: { label: [this.ownLabel] } });
-    return (Volumes ?? []).map((v) => v.Name);
-  }
-
   async isRunning(containerId: string): Promise<boolean> {
     try {
       const info = await this.docker.getContainer(containerId).inspect();
@@ -308,22 +320,14 @@ export class SandboxEngine {
     }
   }
 
-  /** Removes the container and its volume; absent ones are fine. */
-  async remove(sandbox: Pick<Sandbox, 'containerId' | 'volume'>): Promise<void> {
-    await this.removeByName(sandbox.volume, sandbox.containerId);
+  /** Removes the sandbox and its checker; absent ones are fine. */
+  async remove(sandbox: Pick<Sandbox, 'containerId' | 'name'>): Promise<void> {
+    await this.removeByName(sandbox.name, sandbox.containerId);
   }
 
-  private async removeByName(volume: string, containerId?: string): Promise<void> {
-    await this.removeContainer(checkerName(volume));
-    if (containerId) {
-      await this.docker
-        .getContainer(containerId)
-        .remove({ force: true, v: true })
-        .catch((err: { statusCode?: number }) => {
-          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
-        });
-    }
-    await this.removeVolume(volume);
+  private async removeByName(name: string, containerId?: string): Promise<void> {
+    await this.removeContainer(checkerName(name));
+    if (containerId) await this.removeContainer(containerId);
   }
 
   async removeContainer(idOrName: string): Promise<void> {
@@ -333,21 +337,6 @@ export class SandboxEngine {
       .catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
       });
-  }
-
-  async removeVolume(volume: string): Promise<void> {
-    // A just-removed container can hold its volume for a moment.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.docker.getVolume(volume).remove();
-        return;
-      } catch (err) {
-        const code = (err as { statusCode?: number }).statusCode;
-        if (code === 404) return;
-        if (code !== 409 || attempt >= 20) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
   }
 
   /** Runs a command to completion without a TTY (checks, tests), killed at the time limit. */

@@ -111,10 +111,6 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     for (const [id, sandboxName] of await this.engine.listCheckers()) {
       if (!keptNames.has(sandboxName)) await this.engine.removeContainer(id);
     }
-    // Volumes whose container vanished (a crash mid-create).
-    const keptVolumes = new Set(containers.filter((c) => kept.has(c.containerId)).map((c) => c.volume));
-    const strayVolumes = (await this.engine.listVolumes()).filter((v) => !keptVolumes.has(v));
-    await Promise.all(strayVolumes.map((v) => this.engine.removeVolume(v)));
     this.opts.log.info({ adopted, pooled: pooled.length, removed: orphans.length }, 'sandboxes reconciled');
     return { adopted, pooled: pooled.length, removed: orphans.length };
   }
@@ -196,7 +192,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     try {
       this.store.insertSession(
         { id, learner, lab, createdAt: now, expiresAt, lastActiveAt: now },
-        [...sandboxes.values()].map((s) => ({ sessionId: id, host: s.host, containerId: s.containerId, volume: s.volume })),
+        [...sandboxes.values()].map((s) => ({ sessionId: id, host: s.host, containerId: s.containerId, sandboxName: s.name })),
       );
     } catch (err) {
       await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));

@@ -47,6 +47,8 @@ const MIGRATIONS: string[] = [
      answer TEXT,
      PRIMARY KEY (learner, lab, task)
    );`,
+  // 3: sandboxes no longer have a volume (their disk is a tmpfs); the column names the container
+  `ALTER TABLE session_hosts RENAME COLUMN volume TO sandbox_name;`,
 ];
 
 export interface SessionRow {
@@ -64,7 +66,8 @@ export interface HostRow {
   sessionId: string;
   host: string;
   containerId: string;
-  volume: string;
+  /** The sandbox container's name (vethlab-<session>-<host>). */
+  sandboxName: string;
 }
 
 export interface LabProgressRow {
@@ -148,7 +151,7 @@ export class Store {
         )
         .run(row);
       const insertHost = this.db.prepare(
-        `INSERT INTO session_hosts (session_id, host, container_id, volume) VALUES (@sessionId, @host, @containerId, @volume)`,
+        `INSERT INTO session_hosts (session_id, host, container_id, sandbox_name) VALUES (@sessionId, @host, @containerId, @sandboxName)`,
       );
       for (const h of hosts) insertHost.run(h);
     })();
@@ -184,7 +187,7 @@ export class Store {
 
   hostsOf(sessionId: string): HostRow[] {
     return this.db
-      .prepare(`SELECT session_id AS sessionId, host, container_id AS containerId, volume FROM session_hosts WHERE session_id = ? ORDER BY host`)
+      .prepare(`SELECT session_id AS sessionId, host, container_id AS containerId, sandbox_name AS sandboxName FROM session_hosts WHERE session_id = ? ORDER BY host`)
       .all(sessionId) as HostRow[];
   }
 

@@ -1,8 +1,9 @@
 /**
  * Escape and abuse attempts from inside a sandbox, as a learner would make
  * them. They probe, never fire: nothing writes to sysrq-trigger, loads a
- * module or mounts a device; the fork bomb and the memory hog run only under
- * the sandbox's pids and memory limits, with a timeout. (Network isolation,
+ * module or mounts a device; the fork bomb, the memory hog and the disk fill
+ * run only under the sandbox's pids, memory and disk limits (the disk is a
+ * 96 MiB tmpfs: the fill never touches the machine's disk), with a timeout. (Network isolation,
  * sysctls and sysrq are probed in sandbox.test.ts; terminal floods in
  * terminal.test.ts.)
  */
@@ -16,7 +17,7 @@ let b: string;
 const sh = async (id: string, script: string, timeoutMs = 30_000) => server.engine.exec(id, ['bash', '-c', script], { timeoutMs });
 
 beforeAll(async () => {
-  server = await startTestServer({ VETHLAB_PIDS: '256', VETHLAB_MEMORY: '384m' });
+  server = await startTestServer({ VETHLAB_PIDS: '256', VETHLAB_MEMORY: '384m', VETHLAB_DISK: '96m' });
   const la = new Learner(server.url);
   const lb = new Learner(server.url);
   const [sa, sb] = await Promise.all([la.startSession(), lb.startSession()]);
@@ -77,5 +78,40 @@ describe('escape attempts', () => {
     expect(Number(peak)).toBeLessThanOrEqual(384 * 1024 ** 2);
     expect((await sh(a, 'echo alive')).stdout.trim()).toBe('alive');
     expect((await sh(b, 'echo other-alive')).stdout.trim()).toBe('other-alive');
+  });
+
+  it('stops a disk fill at the quota wherever the learner writes, and nothing reaches the machine’s disk', async () => {
+    // 128 MiB asked for against the 96 MiB disk, one place at a time (each file removed after).
+    const fill = await sh(
+      a,
+      `for f in /root/fill /tmp/fill /var/lib/docker/fill /etc/fill /usr/local/fill; do
+         dd if=/dev/zero of=$f bs=1M count=128 2>&1 | grep -c 'No space left on device'; rm -f $f
+       done
+       touch /fill /usr/bin/fill 2>&1 | grep -c 'Read-only file system'
+       df -B1 --output=size /vethlab/disk | tail -n 1`,
+      120_000,
+    );
+    const lines = fill.stdout.trim().split('\n');
+    expect(lines.slice(0, 5)).toEqual(['1', '1', '1', '1', '1']);
+    expect(lines[5]).toBe('2');
+    expect(Number(lines[6])).toBe(96 * 1024 ** 2);
+    // The container's own layer on the machine's disk stayed (nearly) empty.
+    const upper = ((await server.engine.docker.getContainer(a).inspect()).GraphDriver.Data as unknown as Record<string, string> | undefined)?.UpperDir;
+    expect(upper).toBeTruthy();
+    const { execFileSync } = await import('node:child_process');
+    expect(Number(execFileSync('du', ['-sb', upper!]).toString().split('\t')[0])).toBeLessThan(1024 ** 2);
+    expect((await sh(a, 'echo x > /root/after && cat /root/after')).stdout.trim()).toBe('x');
+  });
+
+  it('cannot write into the checker beside it, though it sees the checker’s processes', async () => {
+    // Every process the learner sees, the checker's among them: their roots are read-only.
+    const r = await sh(
+      a,
+      `for p in $(pgrep -x sleep); do
+         if echo x 2>/dev/null > /proc/$p/root/usr/bin/vethlab-probe || echo x 2>/dev/null > /proc/$p/root/vethlab-probe; then echo "wrote via $p"; fi
+       done; echo checked $(pgrep -x sleep | wc -l)`,
+    );
+    expect(r.stdout).not.toContain('wrote via');
+    expect(Number(/checked (\d+)/.exec(r.stdout)?.[1])).toBeGreaterThanOrEqual(2);
   });
 });

@@ -10,14 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkerName } from '../../lab-server/sandbox/sandbox-engine';
 import { Learner } from '../support/terminal-client';
 import { ROOT, startTestServer, testInstance } from '../support/lab-server';
 
 const docker = new Docker();
-const exists = async (kind: 'container' | 'volume', id: string) => {
+const exists = async (id: string) => {
   try {
-    if (kind === 'container') await docker.getContainer(id).inspect();
-    else await docker.getVolume(id).inspect();
+    await docker.getContainer(id).inspect();
     return true;
   } catch {
     return false;
@@ -46,15 +46,16 @@ describe('warm pool', () => {
 });
 
 describe('TTL', () => {
-  it('removes an expired session’s container and volume', async () => {
+  it('removes an expired session’s sandbox and its checker', async () => {
     const server = await startTestServer({ VETHLAB_TTL: '3s' }, { reapIntervalMs: 250 });
     try {
       const learner = new Learner(server.url);
       const info = await learner.startSession();
       const sandbox = server.sessions.find(info.sessionId)!.hosts.get('sandbox')!;
-      expect(await exists('container', sandbox.containerId)).toBe(true);
-      await expect.poll(() => exists('container', sandbox.containerId), { timeout: 30_000, interval: 250 }).toBe(false);
-      await expect.poll(() => exists('volume', sandbox.volume), { timeout: 10_000, interval: 250 }).toBe(false);
+      expect(await exists(sandbox.containerId)).toBe(true);
+      expect(await exists(checkerName(sandbox.name))).toBe(true);
+      await expect.poll(() => exists(sandbox.containerId), { timeout: 30_000, interval: 250 }).toBe(false);
+      await expect.poll(() => exists(checkerName(sandbox.name)), { timeout: 10_000, interval: 250 }).toBe(false);
       expect((await learner.request('GET', `/api/sessions/${info.sessionId}`)).status).toBe(404);
       expect(server.store.getSession(info.sessionId)?.endReason).toBe('expired');
     } finally {
@@ -123,7 +124,7 @@ describe('restart', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     await term.waitForClose();
-    expect(await exists('container', before!)).toBe(true);
+    expect(await exists(before!)).toBe(true);
 
     child = await startChild(port);
     const again = await learner.request('GET', `/api/sessions/${info.sessionId}`);
@@ -142,6 +143,6 @@ describe('restart', () => {
     // Ctrl-C (SIGINT) stops cleanly and leaves no sandbox behind.
     child.kill('SIGINT');
     expect(await new Promise((r) => child!.once('exit', r))).toBe(0);
-    expect(await exists('container', before!)).toBe(false);
+    expect(await exists(before!)).toBe(false);
   });
 });

@@ -47,7 +47,7 @@ export function testEngine(): SandboxEngine {
   return new SandboxEngine(new Docker(), {
     image: sandboxImageTag(),
     instance: testInstance(),
-    limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1 },
+    limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1, diskBytes: 256 * 1024 ** 2 },
     log: pino({ level: 'warn' }),
   });
 }
