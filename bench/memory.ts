@@ -1,0 +1,78 @@
+/**
+ * Memory per idle sandbox: start SESSIONS sessions through the HTTP API (no
+ * terminal open), leave them idle for IDLE_MS, then read each sandbox
+ * container's memory from the engine (as `docker stats --no-stream` does),
+ * and that of the checker container beside it.
+ */
+import type Docker from 'dockerode';
+import { checkerName } from '../lab-server/sandbox/sandbox-engine';
+import { Learner } from '../test/support/terminal-client';
+import { sleep, withServer, withTimeout, type Section, type SectionResult } from './harness';
+import { figure, mean } from './stats';
+
+const SESSIONS = 3;
+const IDLE_MS = 5000;
+const MiB = 1024 ** 2;
+
+interface MemoryStats {
+  memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+}
+
+interface Memory {
+  /** usage minus page cache. */
+  noCacheMiB: number;
+  /** What `docker stats` shows: usage minus inactive file pages. */
+  dockerStatsMiB: number;
+  rssMiB: number;
+}
+
+async function memoryOf(docker: Docker, idOrName: string): Promise<Memory> {
+  const s = (await withTimeout(docker.getContainer(idOrName).stats({ stream: false }), 15_000, `stats of ${idOrName}`)) as MemoryStats;
+  const usage = s.memory_stats?.usage ?? NaN;
+  const st = s.memory_stats?.stats ?? {};
+  // cgroup v1 names the page cache `cache` (`total_*` for the hierarchy); v2 calls it `file`.
+  const cache = st.total_cache ?? st.cache ?? st.file ?? 0;
+  const inactive = st.total_inactive_file ?? st.inactive_file ?? 0;
+  return {
+    noCacheMiB: (usage - cache) / MiB,
+    dockerStatsMiB: (inactive < usage ? usage - inactive : usage) / MiB,
+    rssMiB: (st.total_rss ?? st.rss ?? st.anon ?? NaN) / MiB,
+  };
+}
+
+export const memory: Section = {
+  name: 'memory',
+  title: `Memory per idle sandbox (n=${SESSIONS}, idle ${IDLE_MS / 1000} s)`,
+  run: () =>
+    withServer({ VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
+      const started: { learner: Learner; sessionId: string }[] = [];
+      try {
+        for (let i = 0; i < SESSIONS; i++) {
+          const learner = new Learner(server.url);
+          const { sessionId } = await withTimeout(learner.startSession(), 90_000, 'POST /api/sessions');
+          started.push({ learner, sessionId });
+        }
+        await sleep(IDLE_MS);
+        const sandboxes: Memory[] = [];
+        const checkers: Memory[] = [];
+        for (const { sessionId } of started) {
+          const sandbox = server.sessions.find(sessionId)!.hosts.get('sandbox')!;
+          sandboxes.push(await memoryOf(server.engine.docker, sandbox.containerId));
+          checkers.push(await memoryOf(server.engine.docker, checkerName(sandbox.name)));
+        }
+        const noCache = sandboxes.map((m) => m.noCacheMiB);
+        return {
+          figures: [
+            figure('idle sandbox, usage - cache, mean', mean(noCache), 'MiB'),
+            figure('idle sandbox, usage - cache, max', Math.max(...noCache), 'MiB'),
+            figure('idle sandbox, as docker stats shows it, mean', mean(sandboxes.map((m) => m.dockerStatsMiB)), 'MiB'),
+            figure('idle sandbox, RSS, mean', mean(sandboxes.map((m) => m.rssMiB)), 'MiB'),
+            figure('its checker container, usage - cache, mean', mean(checkers.map((m) => m.noCacheMiB)), 'MiB'),
+          ],
+          details: { sandboxes, checkers },
+        };
+      } finally {
+        for (const s of started) await withTimeout(s.learner.endSession(s.sessionId), 60_000, 'DELETE /api/sessions').catch(() => {});
+      }
+    }),
+};
