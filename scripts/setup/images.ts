@@ -11,7 +11,9 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type Docker from 'dockerode';
+import pino from 'pino';
 import { IMAGE_REPO, RECIPE_DIR, recipeHash, rootfsHash, sandboxImageTag } from '../../lab-server/sandbox/image';
+import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
 import { aptInstall, done, run, SetupError, step } from './run';
 
 const CACHE_DIR = process.env.VETHLAB_CACHE_DIR ?? '/var/cache/vethlab';
@@ -129,6 +131,43 @@ async function importImage(root: string, tag: string): Promise<void> {
   await run('bash', ['-c', script, 'import', root, tag, ...changes.flatMap((c) => ['-c', c])], { onLine: () => {} });
 }
 
+/** Where the seeded inner image store goes in the image; the entrypoint unpacks it. */
+const STORE_IN_IMAGE = '/opt/vethlab/images/store.tar';
+
+/**
+ * Boots one sandbox of the base image (which imports the inner images the
+ * slow way), copies its inner engine's image store out and commits it into
+ * the final image. Every later sandbox unpacks that store into its disk
+ * instead of running \`docker import\`: seconds of CPU less per boot, which is
+ * what a room of learners arriving at once queues for.
+ */
+async function seedInnerStore(docker: Docker, base: string, tag: string, cacheDir: string): Promise<void> {
+  const engine = new SandboxEngine(docker, {
+    image: base,
+    instance: 'setup',
+    limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 2, diskBytes: 256 * 1024 ** 2 },
+    log: pino({ level: 'silent' }),
+  });
+  const sandbox = await engine.create({ sessionId: `seed${Date.now().toString(36)}`, host: 'sandbox', lab: '', learner: 'setup', pool: false, expiresAt: new Date(Date.now() + 600_000) });
+  const store = path.join(cacheDir, 'inner-store.tar');
+  let container: Docker.Container | undefined;
+  try {
+    // A stopped inner engine leaves a consistent store; only the image parts travel.
+    // (Its pid file goes when it has exited; the process stays a zombie under sleep.)
+    const stop = await engine.exec(sandbox.containerId, ['bash', '-c', 'pkill -x dockerd; while [ -e /var/run/docker.pid ]; do sleep 0.1; done'], { timeoutMs: 30_000 });
+    if (stop.exitCode !== 0) throw new SetupError(`could not stop the seeding sandbox's inner engine: ${stop.stderr.trim()}`);
+    await run('bash', ['-c', 'set -o pipefail; docker exec "$1" tar --xattrs --xattrs-include="*" --numeric-owner -C /var/lib/docker -cf - image overlay2 > "$2"', 'seed', sandbox.name, store], { onLine: () => {} });
+    container = await docker.createContainer({ Image: base, Entrypoint: ['true'] });
+    await run('docker', ['cp', store, `${container.id}:${STORE_IN_IMAGE}`], { onLine: () => {} });
+    // commit keeps the base image's config; only the entrypoint of this throwaway container is put back.
+    await run('docker', ['commit', '--change', 'ENTRYPOINT ["/usr/local/sbin/vethlab-entrypoint"]', '--change', 'CMD []', container.id, tag], { onLine: () => {} });
+  } finally {
+    await engine.remove(sandbox);
+    if (container) await container.remove({ force: true }).catch(() => {});
+    rmSync(store, { force: true });
+  }
+}
+
 export async function ensureImages(docker: Docker): Promise<string> {
   const tag = sandboxImageTag();
   try {
@@ -141,8 +180,12 @@ export async function ensureImages(docker: Docker): Promise<string> {
   const started = Date.now();
   const root = await rootfs();
   await applyOverlay(root);
-  step(`importing ${tag}`);
-  await importImage(root, tag);
+  const base = `${tag}-base`;
+  step(`importing ${base}`);
+  await importImage(root, base);
+  step('seeding the inner image store (one sandbox boots and imports nginx and busybox)');
+  await seedInnerStore(docker, base, tag, path.dirname(root));
+  await docker.getImage(base).remove().catch(() => {});
   await docker.getImage(tag).tag({ repo: IMAGE_REPO, tag: 'latest' });
   // Older recipes' images only take disk space (those still in use stay).
   const old = await docker.listImages({ filters: { reference: [`${IMAGE_REPO}:*`] } });
