@@ -149,7 +149,7 @@ async function seedInnerStore(docker: Docker, base: string, tag: string, cacheDi
     log: pino({ level: 'silent' }),
   });
   const sandbox = await engine.create({ sessionId: `seed${Date.now().toString(36)}`, host: 'sandbox', lab: '', learner: 'setup', pool: false, expiresAt: new Date(Date.now() + 600_000) });
-  const store = path.join(cacheDir, 'inner-store.tar');
+  const store = path.join(cacheDir, `inner-store-${sandbox.name}.tar`);
   let container: Docker.Container | undefined;
   try {
     // A stopped inner engine leaves a consistent store; only the image parts travel.
