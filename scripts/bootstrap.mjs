@@ -27,5 +27,7 @@ const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scrip
   stdio: 'inherit',
 });
 // Ctrl-C reaches the whole process group; the CLI decides how to stop.
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => {});
+// SIGTERM comes to this process alone (kill, a service manager): pass it on.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => child.kill('SIGTERM'));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

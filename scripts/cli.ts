@@ -30,8 +30,14 @@ async function setup(opts: { site: boolean; browser: boolean }): Promise<void> {
   if (opts.site) await ensureSite();
 }
 
+/** Children still running: a SIGTERM sent to this process alone is passed on to them. */
+const children = new Set<ChildProcess>();
+
 function spawnChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
 }
 
 function exitWith(child: ChildProcess): Promise<number> {
@@ -42,9 +48,13 @@ function exitWith(child: ChildProcess): Promise<number> {
 const runTs = (file: string, ...args: string[]): ChildProcess => spawnChild(process.execPath, ['--import', 'tsx', path.join(ROOT, file), ...args]);
 
 async function main(): Promise<number> {
-  // Ctrl-C goes to the whole process group; children stop themselves and we wait for them.
+  // Ctrl-C goes to the whole process group: children stop themselves and we
+  // wait for them. SIGTERM (a service manager, kill) comes to us alone: pass it on.
   process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => {});
+  process.on('SIGTERM', () => {
+    if (!children.size) process.exit(143); // still setting up: nothing to stop cleanly
+    for (const child of children) child.kill('SIGTERM');
+  });
   switch (mode) {
     case 'setup':
       await setup({ site: true, browser: rest.includes('--browser') });
