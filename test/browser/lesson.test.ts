@@ -78,27 +78,34 @@ describe('lesson 1 in the browser', () => {
     await page.close();
   });
 
-  it('opens every lesson in both languages with its lab panel and terminal(s)', async () => {
-    const lessons = readdirSync(path.join(ROOT, 'docs'))
-      .filter((f) => f.endsWith('.mdx'))
-      .sort()
-      .map((f) => {
-        const mdx = readFileSync(path.join(ROOT, 'docs', f), 'utf8');
-        return { id: /^id: (\S+)/m.exec(mdx)![1]!, lab: lessonLab(mdx)!, terminals: (mdx.match(/<Terminal\b/g) ?? []).length };
-      });
-    expect(lessons.length).toBe(9);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    for (const locale of ['', '/zh-Hans']) {
+  // One lesson after another, each starting its lab (containers, faults) in a
+  // sandbox: minutes on a busy 2-core machine, so the time limit is a hang guard.
+  for (const [language, locale] of [
+    ['English', ''],
+    ['Chinese', '/zh-Hans'],
+  ] as const) {
+    it(`opens every lesson in ${language} with its lab panel and terminal(s)`, { timeout: 480_000 }, async () => {
+      const lessons = readdirSync(path.join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.mdx'))
+        .sort()
+        .map((f) => {
+          const mdx = readFileSync(path.join(ROOT, 'docs', f), 'utf8');
+          return { id: /^id: (\S+)/m.exec(mdx)![1]!, lab: lessonLab(mdx)!, terminals: (mdx.match(/<Terminal\b/g) ?? []).length };
+        });
+      expect(lessons.length).toBe(9);
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
       for (const lesson of lessons) {
         await page.goto(`${server.url}${locale}/docs/${lesson.id}`);
         await page.locator(`[data-lab="${lesson.lab}"] [data-task-id]`).first().waitFor({ timeout: 60_000 });
-        await expect.poll(() => page.locator('[data-terminal][data-state="connected"]').count(), { timeout: 90_000 }).toBe(lesson.terminals);
+        await expect
+          .poll(() => page.locator('[data-terminal][data-state="connected"]').count(), { timeout: 90_000, message: `${locale || '/'} ${lesson.id}: terminals connected` })
+          .toBe(lesson.terminals);
         // The other language is one click away.
         expect(await page.locator(`a[href$="/docs/${lesson.id}"][lang], .dropdown__menu a[href*="/docs/${lesson.id}"]`).count()).toBeGreaterThan(0);
       }
-    }
-    await page.close();
-  });
+      await page.close();
+    });
+  }
 
   it('searches the course offline', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
