@@ -77,6 +77,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     idleTimeoutMs: config.idleTimeoutMs,
     labHosts: (id) => catalog.get(id)?.hosts,
     admission: new Admission(config.admission),
+    sessionsPerLearner: config.sessionsPerLearner,
     prepare: (session) => labs!.prepare(session),
     log,
   });

@@ -35,6 +35,7 @@ const Env = z.object({
   VETHLAB_MAX_SANDBOXES: z.coerce.number().int().min(1).max(1000).optional(),
   VETHLAB_MIN_FREE_MEMORY: memory.default(512 * 1024 ** 2),
   VETHLAB_STARTS_PER_LEARNER: z.coerce.number().int().min(1).max(1000).default(10),
+  VETHLAB_SESSIONS_PER_LEARNER: z.coerce.number().int().min(1).max(20).default(3),
   VETHLAB_CPUS: z.coerce.number().min(0.1).max(64).default(1),
   VETHLAB_TTL: duration.default(2 * 3_600_000),
   VETHLAB_IDLE_TIMEOUT: duration.default(30 * 60_000),
@@ -59,6 +60,8 @@ export interface Config {
   limits: { memoryBytes: number; pids: number; cpus: number; diskBytes: number };
   /** Admission: sandboxes at once (default: what memory holds), free memory kept, starts per learner per 10 min. */
   admission: { maxSandboxes: number; minFreeMemoryBytes: number; perLearnerStarts: number; perLearnerWindowMs: number };
+  /** Labs one learner keeps live at once; opening another ends the least recently used. */
+  sessionsPerLearner: number;
   /** A session ends this long after it started, whatever happens. */
   ttlMs: number;
   /** ... or this long after the learner's last keystroke or attach. */
@@ -98,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
       perLearnerStarts: e.VETHLAB_STARTS_PER_LEARNER,
       perLearnerWindowMs: 10 * 60_000,
     },
+    sessionsPerLearner: e.VETHLAB_SESSIONS_PER_LEARNER,
     ttlMs: e.VETHLAB_TTL,
     idleTimeoutMs: e.VETHLAB_IDLE_TIMEOUT,
     runtime: e.VETHLAB_RUNTIME,

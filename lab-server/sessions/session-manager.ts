@@ -46,6 +46,13 @@ export interface SessionManagerOptions {
   /** Host names a lab needs (one per sandbox), or undefined for an unknown lab. */
   labHosts: (lab: string) => string[] | undefined;
   admission?: Admission;
+  /**
+   * Live sessions one learner keeps (one per lab). Opening a lab beyond it
+   * hands back the sandbox of the lab they touched least recently: a learner
+   * paging through the course must not hold a sandbox per lesson. Progress is
+   * stored, so nothing passed is lost. Unlimited if unset.
+   */
+  sessionsPerLearner?: number;
   /** Prepares a new session's fresh sandboxes (lab setup); a throw fails the start. */
   prepare?: (session: Session) => Promise<void>;
   log: Logger;
@@ -150,7 +157,14 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     if (!this.store.writable()) {
       throw new SessionError('unavailable', 'The progress store cannot be written (disk full or read-only); no new sessions until an instructor fixes it. Your progress so far is safe.');
     }
-    const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount);
+    // Over the learner's allowance: their least recently used labs give their sandboxes back.
+    const keep = Math.max(0, (this.opts.sessionsPerLearner ?? Infinity) - 1);
+    const replaced = [...this.sessions.values()]
+      .filter((s) => s.learner === learner)
+      .sort((x, y) => y.lastActiveAt - x.lastActiveAt)
+      .slice(keep);
+    const freed = replaced.reduce((n, s) => n + s.hosts.size, 0);
+    const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount - freed);
     if (verdict && !verdict.ok) {
       if (verdict.reason === 'rate-limited') {
         throw new SessionError('rate-limited', `You started too many sandboxes in a short time; try again in ${verdict.retryAfterSec} s.`, { afterSec: verdict.retryAfterSec });
@@ -162,6 +176,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       );
     }
     this.opts.admission?.started(learner);
+    await Promise.all(replaced.map((s) => this.end(s.id, 'replaced')));
     const now = Date.now();
     const expiresAt = now + this.opts.ttlMs;
     const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? this.pool.take() : undefined;

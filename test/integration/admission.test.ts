@@ -51,3 +51,28 @@ describe('admission', () => {
     expect(third.json).toMatchObject({ code: 'rate-limited' });
   });
 });
+
+describe('sandboxes per learner', () => {
+  it('hands back the least recently used lab’s sandbox when a learner opens one too many', async () => {
+    const own = await startTestServer({ VETHLAB_SESSIONS_PER_LEARNER: '2', VETHLAB_MAX_SANDBOXES: '2' });
+    try {
+      const learner = new Learner(own.url);
+      const first = await learner.startSession('network-stack');
+      const term = await learner.openTerminal(first.sessionId);
+      await term.waitForReady();
+      const second = await learner.startSession('veth-pair');
+      // The machine holds two sandboxes: the third lab starts only because the first hands its sandbox back.
+      const third = await learner.startSession('docker0');
+      expect(third.state).toBe('ready');
+      expect((await learner.request('GET', `/api/sessions/${first.sessionId}`)).status).toBe(404);
+      expect(own.store.getSession(first.sessionId)?.endReason).toBe('replaced');
+      await term.waitForClose();
+      expect((await learner.request('GET', `/api/sessions/${second.sessionId}`)).status).toBe(200);
+      // Going back to the first lab is a fresh start, not an error.
+      expect((await learner.request('POST', '/api/sessions', { lab: 'network-stack' })).status).toBe(201);
+      expect((await learner.request('GET', `/api/sessions/${second.sessionId}`)).status).toBe(404);
+    } finally {
+      await own.close();
+    }
+  });
+});
