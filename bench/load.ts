@@ -51,6 +51,7 @@ interface LearnerResult {
   greenMs: number[];
   echoMs: number[];
   error?: string;
+  screenTail?: string;
 }
 
 async function typeCommand(term: TerminalConnection, command: string, echoMs: number[]): Promise<number> {
@@ -118,6 +119,8 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
     await learner.endSession(session.sessionId);
   } catch (err) {
     result.error = (err as Error).message.split('\n')[0];
+    // What the learner's screen ended with tells why (a failed command, a stuck check).
+    if (term) result.screenTail = plain(term.output.slice(-600)).trim().split('\n').slice(-6).join(' | ');
   } finally {
     term?.close();
   }
@@ -166,6 +169,7 @@ async function run(n: number, labId: string) {
       peakLoad1: Math.max(...load),
       wallSec: wall,
       errors: [...new Set(results.flatMap((r) => (r.error ? [r.error] : [])))],
+      screens: results.flatMap((r) => (r.screenTail ? [r.screenTail] : [])),
     };
   } finally {
     clearInterval(sampler);
@@ -187,6 +191,7 @@ for (const n of sizes.length ? sizes : [10]) {
   console.log(`peak memory        lab-server ${f(r.peakServerMiB)} MiB   dockerd+containerd ${f(r.peakEngineMiB)} MiB`);
   console.log(`cpu                lab-server ${r.serverCpuPct.toFixed(0)}% of one core   peak load(1m) ${r.peakLoad1.toFixed(1)} on ${os.cpus().length} cores`);
   if (r.errors.length) console.log(`errors: ${r.errors.join(' | ')}`);
+  for (const screen of r.screens.slice(0, 3)) console.log(`  a stuck learner's screen ended: ${screen}`);
 }
 mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
 writeFileSync(path.join(import.meta.dirname, 'results/load.json'), JSON.stringify({ at: new Date().toISOString(), machine: `${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB`, rows }, null, 2));

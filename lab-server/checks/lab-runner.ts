@@ -6,6 +6,7 @@
  * to the store at once; every change is announced.
  */
 import { EventEmitter } from 'node:events';
+import { CheckLimiter } from './check-limiter';
 import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
 import type { Lab, Task } from '../labs/schema';
 import { localize } from '../labs/schema';
@@ -44,18 +45,27 @@ export function compileLab(lab: Lab): CompiledTask[] {
   });
 }
 
-/** Runs checker scripts: one exec per host in that host's checker. */
+/** Runs checker scripts: one exec per host in that host's checker, at most `limiter.slots` at once on the machine. */
 export class CheckExecutor {
-  constructor(private readonly engine: SandboxEngine) {}
+  constructor(
+    private readonly engine: SandboxEngine,
+    readonly limiter = new CheckLimiter(Infinity),
+  ) {}
 
-  async run(sandbox: Sandbox, script: string, timeoutMs: number): Promise<string> {
-    await this.engine.ensureChecker(sandbox);
-    const r = await this.engine.exec(checkerName(sandbox.name), ['bash', '-c', script], { timeoutMs });
-    return r.stdout;
+  async run(sandbox: Sandbox, script: string, timeoutMs: number, interactive = true): Promise<string> {
+    return this.limiter.run(interactive, async () => {
+      await this.engine.ensureChecker(sandbox);
+      const r = await this.engine.exec(checkerName(sandbox.name), ['bash', '-c', script], { timeoutMs });
+      return r.stdout;
+    });
   }
 
-  /** Evaluates leaves (each with its task's limit and answer) on their hosts. */
-  async evaluate(hosts: Map<string, Sandbox>, jobs: { leaf: Leaf; timeoutSec: number; answer?: string | undefined }[]): Promise<LeafResult[]> {
+  /** Evaluates leaves (each with its task's limit and answer) on their hosts; background runs yield to interactive ones. */
+  async evaluate(
+    hosts: Map<string, Sandbox>,
+    jobs: { leaf: Leaf; timeoutSec: number; answer?: string | undefined }[],
+    interactive = true,
+  ): Promise<LeafResult[]> {
     const byHost = new Map<string, { job: LeafJob; leaf: Leaf }[]>();
     jobs.forEach((j, id) => {
       const list = byHost.get(j.leaf.host) ?? [];
@@ -73,7 +83,7 @@ export class CheckExecutor {
         } else {
           const limit = Math.max(...list.map(({ job }) => job.timeoutSec)) * 1000 + 5000;
           try {
-            const out = await this.run(sandbox, hostScript(list.map((l) => l.job)), limit);
+            const out = await this.run(sandbox, hostScript(list.map((l) => l.job)), limit, interactive);
             parsed = parseResults(out, list.map((l) => l.job), shellReasons);
           } catch (err) {
             const reason: Reason = { key: 'check-error', args: [(err as Error).message.slice(0, 120)] };
@@ -97,6 +107,9 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   private closed = false;
   /** Bumped by reset: a run that started before it must not write its results. */
   private epoch = 0;
+  /** When the last run ended and how long it took: the timer paces itself by them. */
+  private lastEndedAt = 0;
+  private lastRunMs = 0;
 
   constructor(
     readonly lab: Lab,
@@ -130,16 +143,29 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
     return this.compiled.every((c) => this.passed(c.task.id));
   }
 
+  /**
+   * Is a timer run due? At least `baseMs` after the last run ended, and longer
+   * when runs get slow (a busy machine): the timer then backs off instead of
+   * adding to the load. Prompt and manual runs are never paced.
+   */
+  timerDue(baseMs: number, now = Date.now()): boolean {
+    return !this.running && now - this.lastEndedAt >= Math.max(baseMs, 4 * this.lastRunMs);
+  }
+
   /** Runs the open tasks' checks now, or once more after the current run. */
   check(trigger: Trigger): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.running) {
-      this.again = this.again === 'manual' || trigger === 'manual' ? 'manual' : trigger;
+      // A timer run never replaces a learner's: at most one more run, of the most urgent kind.
+      if (trigger !== 'timer' || !this.again) this.again = this.again === 'manual' || trigger === 'manual' ? 'manual' : trigger;
       return this.running.then(() => this.running ?? undefined);
     }
+    const started = Date.now();
     this.running = this.evaluate(trigger)
       .catch((err: unknown) => this.log.error({ err, lab: this.lab.id }, 'check run failed'))
       .finally(() => {
+        this.lastEndedAt = Date.now();
+        this.lastRunMs = this.lastEndedAt - started;
         this.running = null;
         const next = this.again;
         this.again = null;
@@ -164,7 +190,7 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       offsets.set(c.task.id, jobs.length);
       for (const leaf of c.leaves) jobs.push({ leaf, timeoutSec: c.task.timeout, answer });
     }
-    const results = jobs.length ? await this.executor.evaluate(this.hosts, jobs) : [];
+    const results = jobs.length ? await this.executor.evaluate(this.hosts, jobs, trigger !== 'timer') : [];
     if (this.closed) return;
     if (epoch !== this.epoch) {
       this.again ??= trigger;

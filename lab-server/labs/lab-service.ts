@@ -6,8 +6,10 @@
  * terminal of the session.
  */
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import type { LabInfo, LabStatus } from '../../protocol/lab';
 import type { ServerMessage } from '../../protocol/terminal';
+import { CheckLimiter } from '../checks/check-limiter';
 import { CheckExecutor, LabRunner } from '../checks/lab-runner';
 import type { Logger } from '../log';
 import { checkerName, type SandboxEngine } from '../sandbox/sandbox-engine';
@@ -58,7 +60,8 @@ export class LabService {
     private readonly store: Store,
     private readonly log: Logger,
   ) {
-    this.executor = new CheckExecutor(engine);
+    // Two check runs per core at once: enough to overlap their waits, not enough to starve the shells.
+    this.executor = new CheckExecutor(engine, new CheckLimiter(2 * os.cpus().length));
     sessions.on('ready', (s) => this.attach(s));
     sessions.on('ended', (id) => {
       this.runners.get(id)?.close();
@@ -69,15 +72,18 @@ export class LabService {
     registry.on('attached', (id) => this.push(id));
   }
 
-  /** Checks every few seconds too, for state changed without a prompt (a container that died). */
+  /**
+   * Checks every few seconds too, for state changed without a prompt (a
+   * container that died), and probes the inner engines. Each session's timer
+   * runs back off when its runs get slow, and wait behind learners' own.
+   */
   startTimer(intervalMs = 5000): void {
     this.timer = setInterval(() => {
       for (const [id, runner] of this.runners) {
-        if (!this.registry.hasAttached(id)) continue;
-        void runner.check('timer');
-        void this.probeEngines(id);
+        if (!this.registry.hasAttached(id) || !runner.timerDue(intervalMs)) continue;
+        void runner.check('timer').then(() => this.probeEngines(id));
       }
-    }, intervalMs);
+    }, Math.min(1000, intervalMs));
     this.timer.unref();
   }
 
@@ -93,8 +99,10 @@ export class LabService {
     for (const [host, sandbox] of session.hosts) {
       let ok = false;
       try {
-        await this.engine.ensureChecker(sandbox);
-        const r = await this.engine.exec(checkerName(sandbox.name), ['sh', '-c', 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"'], { timeoutMs: 4000 });
+        const r = await this.executor.limiter.run(false, async () => {
+          await this.engine.ensureChecker(sandbox);
+          return this.engine.exec(checkerName(sandbox.name), ['sh', '-c', 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"'], { timeoutMs: 4000 });
+        });
         ok = r.exitCode === 0;
       } catch {
         ok = false;

@@ -7,6 +7,8 @@
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CheckLimiter } from '../../lab-server/checks/check-limiter';
 import { CheckExecutor, LabRunner } from '../../lab-server/checks/lab-runner';
 import { combine, flatten, hostScript, leafCommand, parseResults, sq, type Leaf, type LeafResult } from '../../lab-server/checks/compile';
 import { LabCatalog, LabFileError, parseLab } from '../../lab-server/labs/catalog';
@@ -113,8 +115,10 @@ class GatedExecutor extends CheckExecutor {
   constructor() {
     super(undefined as unknown as SandboxEngine);
   }
-  override async evaluate(_hosts: Map<string, Sandbox>, jobs: { leaf: Leaf }[]): Promise<LeafResult[]> {
+  interactive: boolean[] = [];
+  override async evaluate(_hosts: Map<string, Sandbox>, jobs: { leaf: Leaf }[], interactive = true): Promise<LeafResult[]> {
     this.calls++;
+    this.interactive.push(interactive);
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     await new Promise<void>((resolve) => this.gates.push(resolve));
@@ -162,5 +166,73 @@ describe('LabRunner scheduling', () => {
     expect(runner.status('en').tasks.map((t) => t.status)).toEqual(['passed', 'passed']);
     expect(runner.finished).toBe(true);
     runner.close();
+  });
+
+  it('paces timer runs by how long runs take, and runs them as background work', async () => {
+    const store = new Store(':memory:');
+    const exec = new GatedExecutor();
+    const runner = new LabRunner(lab, 'bob', new Map(), store, exec, pino({ level: 'silent' }));
+    expect(runner.timerDue(5000)).toBe(true);
+    const run = runner.check('timer');
+    await tick();
+    expect(runner.timerDue(5000)).toBe(false); // running
+    await new Promise((r) => setTimeout(r, 60));
+    exec.release();
+    await run;
+    expect(exec.interactive).toEqual([false]);
+    const now = Date.now();
+    expect(runner.timerDue(5000, now + 1000)).toBe(false);
+    expect(runner.timerDue(5000, now + 5100)).toBe(true);
+    // A run that took 60 ms does not stretch a 100 ms period; one four times the period would.
+    expect(runner.timerDue(100, now + 1000)).toBe(true);
+    expect(runner.timerDue(10, now + 200)).toBe(false);
+    // The learner's own runs are interactive.
+    const prompt = runner.check('prompt');
+    await tick();
+    exec.release();
+    await prompt;
+    expect(exec.interactive).toEqual([false, true]);
+    runner.close();
+  });
+});
+
+describe('CheckLimiter', () => {
+  it('never runs more than its slots at once, and starts waiting interactive runs before background ones', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(fc.record({ interactive: fc.boolean(), ms: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 30 }), async (slots, runs) => {
+        const limiter = new CheckLimiter(slots);
+        let active = 0;
+        let peak = 0;
+        const started: boolean[] = [];
+        await Promise.all(
+          runs.map((r) =>
+            limiter.run(r.interactive, async () => {
+              active++;
+              peak = Math.max(peak, active);
+              started.push(r.interactive);
+              await new Promise((done) => setTimeout(done, r.ms));
+              active--;
+            }),
+          ),
+        );
+        expect(peak).toBeLessThanOrEqual(slots);
+        expect(started.length).toBe(runs.length);
+        expect(limiter.running).toBe(0);
+        expect(limiter.queued).toBe(0);
+        // Of the runs that had to wait, every interactive one started before every background one.
+        const waited = started.slice(Math.min(slots, runs.length));
+        const lastInteractive = waited.lastIndexOf(true);
+        const firstBackground = waited.indexOf(false);
+        if (lastInteractive >= 0 && firstBackground >= 0) expect(lastInteractive).toBeLessThan(firstBackground);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('frees its slot when the work throws', async () => {
+    const limiter = new CheckLimiter(1);
+    await expect(limiter.run(true, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await limiter.run(false, async () => 'next')).toBe('next');
+    expect(limiter.running).toBe(0);
   });
 });

@@ -1,0 +1,44 @@
+/**
+ * CheckLimiter bounds how many check runs (each a process tree in a checker
+ * container) the machine runs at once. Unbounded, a room's periodic checks
+ * alone can fill a small machine's CPU, and then every check, keystroke and
+ * sandbox start waits behind them. Interactive runs (a learner just pressed
+ * Enter or "check now") go ahead of background ones (the timer, engine probes).
+ */
+export class CheckLimiter {
+  private active = 0;
+  private readonly waiting: { interactive: boolean; start: () => void }[] = [];
+
+  constructor(readonly slots: number) {
+    if (!(slots >= 1)) throw new Error('a check limiter needs at least one slot');
+  }
+
+  /** Runs waiting for a slot now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  get running(): number {
+    return this.active;
+  }
+
+  async run<T>(interactive: boolean, work: () => Promise<T>): Promise<T> {
+    if (this.active < this.slots) this.active++;
+    else
+      await new Promise<void>((start) => {
+        const entry = { interactive, start };
+        // Interactive runs queue behind other interactive ones, ahead of every background one.
+        const firstBackground = interactive ? this.waiting.findIndex((w) => !w.interactive) : -1;
+        if (firstBackground < 0) this.waiting.push(entry);
+        else this.waiting.splice(firstBackground, 0, entry);
+      });
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next in line, or is freed.
+      const next = this.waiting.shift();
+      if (next) next.start();
+      else this.active--;
+    }
+  }
+}
