@@ -6,7 +6,7 @@
  * to the store at once; every change is announced.
  */
 import { EventEmitter } from 'node:events';
-import { CheckLimiter } from './check-limiter';
+import { PriorityLimiter } from '../limiter';
 import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
 import type { Lab, Task } from '../labs/schema';
 import { localize } from '../labs/schema';
@@ -49,7 +49,7 @@ export function compileLab(lab: Lab): CompiledTask[] {
 export class CheckExecutor {
   constructor(
     private readonly engine: SandboxEngine,
-    readonly limiter = new CheckLimiter(Infinity),
+    readonly limiter = new PriorityLimiter(Infinity),
   ) {}
 
   async run(sandbox: Sandbox, script: string, timeoutMs: number, interactive = true): Promise<string> {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import type { LabInfo, LabStatus } from '../../protocol/lab';
 import type { ServerMessage } from '../../protocol/terminal';
-import { CheckLimiter } from '../checks/check-limiter';
+import { PriorityLimiter } from '../limiter';
 import { CheckExecutor, LabRunner } from '../checks/lab-runner';
 import type { Logger } from '../log';
 import { checkerName, type SandboxEngine } from '../sandbox/sandbox-engine';
@@ -61,7 +61,7 @@ export class LabService {
     private readonly log: Logger,
   ) {
     // Two check runs per core at once: enough to overlap their waits, not enough to starve the shells.
-    this.executor = new CheckExecutor(engine, new CheckLimiter(2 * os.cpus().length));
+    this.executor = new CheckExecutor(engine, new PriorityLimiter(2 * os.cpus().length));
     sessions.on('ready', (s) => this.attach(s));
     sessions.on('ended', (id) => {
       this.runners.get(id)?.close();

@@ -8,7 +8,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CheckLimiter } from '../../lab-server/checks/check-limiter';
+import { PriorityLimiter } from '../../lab-server/limiter';
 import { CheckExecutor, LabRunner } from '../../lab-server/checks/lab-runner';
 import { combine, flatten, hostScript, leafCommand, parseResults, sq, type Leaf, type LeafResult } from '../../lab-server/checks/compile';
 import { LabCatalog, LabFileError, parseLab } from '../../lab-server/labs/catalog';
@@ -196,11 +196,11 @@ describe('LabRunner scheduling', () => {
   });
 });
 
-describe('CheckLimiter', () => {
+describe('PriorityLimiter', () => {
   it('never runs more than its slots at once, and starts waiting interactive runs before background ones', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(fc.record({ interactive: fc.boolean(), ms: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 30 }), async (slots, runs) => {
-        const limiter = new CheckLimiter(slots);
+        const limiter = new PriorityLimiter(slots);
         let active = 0;
         let peak = 0;
         const started: boolean[] = [];
@@ -230,7 +230,7 @@ describe('CheckLimiter', () => {
   });
 
   it('frees its slot when the work throws', async () => {
-    const limiter = new CheckLimiter(1);
+    const limiter = new PriorityLimiter(1);
     await expect(limiter.run(true, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await limiter.run(false, async () => 'next')).toBe('next');
     expect(limiter.running).toBe(0);

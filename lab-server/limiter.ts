@@ -1,16 +1,16 @@
 /**
- * CheckLimiter bounds how many check runs (each a process tree in a checker
- * container) the machine runs at once. Unbounded, a room's periodic checks
- * alone can fill a small machine's CPU, and then every check, keystroke and
- * sandbox start waits behind them. Interactive runs (a learner just pressed
- * Enter or "check now") go ahead of background ones (the timer, engine probes).
+ * PriorityLimiter bounds how much of one kind of heavy work (check runs,
+ * sandbox boots) the machine does at once. Unbounded, a room's work shares
+ * a small machine's CPU so thinly that everyone waits as long as the last
+ * one; bounded, it finishes in arrival order. Interactive work (a learner is
+ * waiting for it) goes ahead of background work (timers, the warm pool).
  */
-export class CheckLimiter {
+export class PriorityLimiter {
   private active = 0;
   private readonly waiting: { interactive: boolean; start: () => void }[] = [];
 
   constructor(readonly slots: number) {
-    if (!(slots >= 1)) throw new Error('a check limiter needs at least one slot');
+    if (!(slots >= 1)) throw new Error('a limiter needs at least one slot');
   }
 
   /** Runs waiting for a slot now. */
