@@ -93,7 +93,7 @@ export interface SandboxEngineOptions {
   limits: SandboxLimits;
   runtime?: string | undefined;
   readyTimeoutMs?: number;
-  /** Sandboxes booting at once (default: one per core); a learner's go ahead of the pool's. */
+  /** Sandboxes booting at once (default: two per core, as part of a boot waits); a learner’s go ahead of the pool’s. */
   concurrentBoots?: number;
   log: Logger;
 }
@@ -111,7 +111,7 @@ export class SandboxEngine {
     readonly docker: Docker,
     private readonly opts: SandboxEngineOptions,
   ) {
-    this.boots = new PriorityLimiter(opts.concurrentBoots ?? os.cpus().length);
+    this.boots = new PriorityLimiter(opts.concurrentBoots ?? 2 * os.cpus().length);
   }
 
   /** Creates and starts a sandbox and resolves once it is ready for a learner. */
