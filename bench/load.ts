@@ -9,6 +9,7 @@
  * gives up after 6 minutes.
  *
  *   npm run load -- 10 25 50
+ *   npm run load -- 25 --warm      (a pool of N booted before the learners arrive)
  */
 import { readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { Learner, plain, type TerminalConnection } from '../test/support/termina
 import { startTestServer } from '../test/support/lab-server';
 
 const KEY_MS = 80;
+const WARM = process.argv.includes('--warm');
 const PAUSE_MS = 1500;
 const LEARNER_LIMIT_MS = 6 * 60_000;
 
@@ -131,7 +133,14 @@ async function run(n: number, labId: string) {
   const lab = LabCatalog.load().get(labId)!;
   // One solution step may hold several commands joined by &&; type each step as one line.
   const commands = lab.solution.filter((s) => s.run).map((s) => s.run!.trim().replace(/\s*\n\s*/g, '; '));
-  const server = await startTestServer({ VETHLAB_POOL_SIZE: '2', VETHLAB_MAX_SANDBOXES: String(n + 2), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_MIN_FREE_MEMORY: '256m' });
+  // --warm: the instructor starts the server ahead with a pool for the whole room, as the README advises.
+  const poolSize = WARM ? n : 2;
+  const server = await startTestServer({ VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_MIN_FREE_MEMORY: '256m' });
+  if (WARM) {
+    const t = performance.now();
+    while (server.pool.size < n) await sleep(500);
+    console.log(`pool of ${n} ready after ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  }
   let peakServer = 0;
   let peakEngine = 0;
   const cpu0 = process.cpuUsage();
@@ -180,7 +189,7 @@ async function run(n: number, labId: string) {
 const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
 const rows = [];
 for (const n of sizes.length ? sizes : [10]) {
-  console.log(`\n== ${n} learners at once ==`);
+  console.log(`\n== ${n} learners at once${WARM ? ', pool warmed ahead' : ''} ==`);
   const r = await run(n, 'network-stack');
   rows.push(r);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
