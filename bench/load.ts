@@ -56,7 +56,8 @@ interface LearnerResult {
   screenTail?: string;
 }
 
-async function typeCommand(term: TerminalConnection, command: string, echoMs: number[]): Promise<number> {
+/** Types a command at a human pace; `beforeEnter` runs just before Enter (a pass that landed while typing belongs to the previous command). */
+async function typeCommand(term: TerminalConnection, command: string, echoMs: number[], beforeEnter: () => void = () => {}): Promise<number> {
   for (const ch of command) {
     const before = term.bytes;
     const t0 = performance.now();
@@ -69,6 +70,7 @@ async function typeCommand(term: TerminalConnection, command: string, echoMs: nu
     await Promise.race([echoed, sleep(KEY_MS)]);
     await sleep(Math.max(0, KEY_MS - (performance.now() - t0)));
   }
+  beforeEnter();
   const sent = performance.now();
   term.type('\r');
   return sent;
@@ -103,8 +105,8 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
       return new Set(m && m.type === 'tasks' ? m.tasks.filter((t: TaskStatus) => t.status === 'passed').map((t) => t.id) : []);
     };
     for (const command of commands) {
-      const before = passed();
-      const sent = await typeCommand(term, command, result.echoMs);
+      let before = passed();
+      const sent = await typeCommand(term, command, result.echoMs, () => (before = passed()));
       // A command that completes a task: time until the page is told it passed.
       const newly = await term
         .waitFor(() => (passed().size > before.size ? passed().size : undefined), 20_000, 'green')
