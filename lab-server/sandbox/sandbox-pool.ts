@@ -14,6 +14,9 @@ export function newSessionId(): string {
 
 export const POOL_HOST = 'sandbox';
 
+/** How long a refill waits after a sandbox is taken. */
+const REFILL_DELAY_MS = 1500;
+
 export class SandboxPool {
   private readonly ready: Sandbox[] = [];
   private filling: Promise<void> | null = null;
@@ -41,7 +44,8 @@ export class SandboxPool {
       if (sandbox.expiresAt.getTime() > now + 60_000) break;
       void this.engine.remove(sandbox);
     }
-    this.refill();
+    // The learner's shell starts now; the next boot (seconds of CPU) waits a moment behind it.
+    setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
     return sandbox;
   }
 
