@@ -20,7 +20,7 @@ export const sessionStorageKey = (lab: string) => `vethlab.session.${lab}`;
 
 export function emitLab(lab: string, event: LabEvent): void {
   if (event.kind === 'session' || event.kind === 'replace-session') sessions.set(lab, event.sessionId);
-  for (const cb of listeners.get(lab) ?? []) cb(event);
+  for (const cb of Array.from(listeners.get(lab) ?? [])) cb(event); // Array.from: see LabPanel (iterator spreads)
 }
 
 export function onLab(lab: string, cb: (e: LabEvent) => void): () => void {

@@ -72,6 +72,8 @@ describe('lesson 1 in the browser', () => {
     await page.locator('button[data-run-command^="ip netns add lab1"]').click();
     await page.locator('button[data-run-command^="ip netns exec lab1 ip link set lo up"]').click();
     await page.locator('[data-task-id="own-netns"][data-status="passed"]').waitFor({ timeout: 30_000 });
+    // The panel's count agrees with the list (a fresh learner: this is the one task passed).
+    await expect.poll(() => page.locator('[data-lab="network-stack"] [role="progressbar"]').getAttribute('aria-valuenow'), { timeout: 10_000 }).toBe('1');
     // The learner saw the commands typed into their own terminal.
     expect(await screenText(page)).toContain('ip netns exec lab1 ip link set lo up');
     await page.screenshot({ path: path.join(ROOT, 'assets/screenshot-lab.png') });

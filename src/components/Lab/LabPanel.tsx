@@ -79,7 +79,8 @@ export default function LabPanel({ lab }: LabProps): ReactNode {
 
   const total = info?.tasks.length ?? 0;
   const byId = useMemo(() => new Map((status?.tasks ?? []).map((t) => [t.id, t])), [status]);
-  const passed = [...byId.values()].filter((t) => t.status === 'passed').length;
+  // Array.from, not a spread: the site build does not downlevel iterator spreads (it counted 0).
+  const passed = Array.from(byId.values()).filter((t) => t.status === 'passed').length;
   const finished = total > 0 && passed === total;
 
   useEffect(() => {
