@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { ACK_EVERY_BYTES, TERMINAL_PROTOCOL_VERSION, TERMINAL_WS_PATH, type ClientMessage, type ServerMessage } from '../protocol/terminal';
+import { ACK_EVERY_BYTES, helloMessage, TERMINAL_WS_PATH, type ClientMessage, type ServerMessage } from '../protocol/terminal';
 import { plain } from '../test/support/terminal-client';
 
 /** Bytes of output kept for prompt and marker detection. */
@@ -94,15 +94,7 @@ export class RawTerminal {
       ws.once('open', () => {
         clearTimeout(timer);
         term.openedAt = performance.now();
-        term.send({
-          type: 'hello',
-          v: TERMINAL_PROTOCOL_VERSION,
-          sessionId,
-          terminalId: opts.terminalId,
-          cols: opts.cols,
-          rows: opts.rows,
-          ...(opts.lastSeq !== undefined ? { lastSeq: opts.lastSeq } : {}),
-        });
+        term.send(helloMessage({ sessionId, terminalId: opts.terminalId, cols: opts.cols, rows: opts.rows, lastSeq: opts.lastSeq }));
         resolve(term);
       });
       ws.once('error', (err) => {

@@ -49,6 +49,12 @@ export const ClientMessage = z.discriminatedUnion('type', [
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
+/** The first frame of every client; `lastSeq` only when it holds a copy of the output to continue. */
+export function helloMessage(h: { sessionId: string; terminalId: string; cols: number; rows: number; lastSeq?: number | undefined }): ClientMessage {
+  const { lastSeq, ...rest } = h;
+  return { type: 'hello', v: TERMINAL_PROTOCOL_VERSION, ...rest, ...(lastSeq !== undefined ? { lastSeq } : {}) };
+}
+
 export const ErrorCode = z.enum([
   'bad-frame', // not JSON, or not an object with a known shape
   'unknown-type',

@@ -11,7 +11,7 @@ import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
 import type { Lab, Task } from '../labs/schema';
 import { localize } from '../labs/schema';
 import type { Logger } from '../log';
-import { checkerName, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import { checkerName, type ExecResult, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Store } from '../store/store';
 import { combine, flatten, hostScript, leafCommand, parseResults, type Leaf, type LeafJob, type LeafResult, type Tree } from './compile';
 
@@ -52,12 +52,16 @@ export class CheckExecutor {
     readonly limiter = new PriorityLimiter(Infinity),
   ) {}
 
-  async run(sandbox: Sandbox, script: string, timeoutMs: number, interactive = true): Promise<string> {
+  /** Runs a command in the sandbox's checker (recreated if a learner killed it), within the limiter. */
+  async exec(sandbox: Sandbox, cmd: string[], timeoutMs: number, interactive = true): Promise<ExecResult> {
     return this.limiter.run(interactive, async () => {
       await this.engine.ensureChecker(sandbox);
-      const r = await this.engine.exec(checkerName(sandbox.name), ['bash', '-c', script], { timeoutMs });
-      return r.stdout;
+      return this.engine.exec(checkerName(sandbox.name), cmd, { timeoutMs });
     });
+  }
+
+  async run(sandbox: Sandbox, script: string, timeoutMs: number, interactive = true): Promise<string> {
+    return (await this.exec(sandbox, ['bash', '-c', script], timeoutMs, interactive)).stdout;
   }
 
   /** Evaluates leaves (each with its task's limit and answer) on their hosts; background runs yield to interactive ones. */

@@ -12,7 +12,7 @@ import type { ServerMessage } from '../../protocol/terminal';
 import { PriorityLimiter } from '../limiter';
 import { CheckExecutor, LabRunner } from '../checks/lab-runner';
 import type { Logger } from '../log';
-import { checkerName, type SandboxEngine } from '../sandbox/sandbox-engine';
+import type { SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import type { Store } from '../store/store';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
@@ -99,10 +99,8 @@ export class LabService {
     for (const [host, sandbox] of session.hosts) {
       let ok = false;
       try {
-        const r = await this.executor.limiter.run(false, async () => {
-          await this.engine.ensureChecker(sandbox);
-          return this.engine.exec(checkerName(sandbox.name), ['sh', '-c', 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"'], { timeoutMs: 4000 });
-        });
+        const probe = 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"';
+        const r = await this.executor.exec(sandbox, ['sh', '-c', probe], 4000, false);
         ok = r.exitCode === 0;
       } catch {
         ok = false;

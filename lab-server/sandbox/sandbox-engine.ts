@@ -34,6 +34,12 @@ export interface SandboxLimits {
   diskBytes: number;
 }
 
+/**
+ * The container's stdout is the one file on the host a learner can write to
+ * (echo > /proc/1/fd/1, also a checker's through the shared PID namespace): keep it small.
+ */
+const SMALL_LOG = { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } };
+
 /** Where the sandbox's disk is mounted; the entrypoint lays the writable directories over it. */
 export const SANDBOX_DISK = '/vethlab/disk';
 
@@ -159,9 +165,7 @@ export class SandboxEngine {
             '/run': 'size=64m,mode=755',
             [SANDBOX_DISK]: `size=${limits.diskBytes},mode=755,exec`,
           },
-          // The container's stdout is the one file on the host a learner can
-          // write to (echo > /proc/1/fd/1): keep it small.
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+          LogConfig: SMALL_LOG,
           Init: true,
           Memory: limits.memoryBytes,
           MemorySwap: limits.memoryBytes,
@@ -223,7 +227,7 @@ export class SandboxEngine {
         // nothing is written to the machine's disk through it.
         ReadonlyRootfs: true,
         Tmpfs: { '/run': 'size=8m', '/tmp': 'size=16m' },
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+        LogConfig: SMALL_LOG,
       },
     });
     await checker.start();

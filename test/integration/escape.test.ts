@@ -7,6 +7,7 @@
  * sysctls and sysrq are probed in sandbox.test.ts; terminal floods in
  * terminal.test.ts.)
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Learner } from '../support/terminal-client';
 import { startTestServer, type TestServer } from '../support/lab-server';
@@ -98,7 +99,6 @@ describe('escape attempts', () => {
     // The container's own layer on the machine's disk stayed (nearly) empty.
     const upper = ((await server.engine.docker.getContainer(a).inspect()).GraphDriver.Data as unknown as Record<string, string> | undefined)?.UpperDir;
     expect(upper).toBeTruthy();
-    const { execFileSync } = await import('node:child_process');
     expect(Number(execFileSync('du', ['-sb', upper!]).toString().split('\t')[0])).toBeLessThan(1024 ** 2);
     expect((await sh(a, 'echo x > /root/after && cat /root/after')).stdout.trim()).toBe('x');
   });

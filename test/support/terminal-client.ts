@@ -5,7 +5,7 @@
  */
 import WebSocket from 'ws';
 import { LEARNER_COOKIE, type SessionInfo } from '../../protocol/api';
-import { TERMINAL_PROTOCOL_VERSION, TERMINAL_WS_PATH, type ClientMessage, type ServerMessage } from '../../protocol/terminal';
+import { helloMessage, TERMINAL_WS_PATH, type ClientMessage, type ServerMessage } from '../../protocol/terminal';
 
 /** A learner: a cookie jar for one lab-server. */
 export class Learner {
@@ -109,15 +109,7 @@ export class TerminalConnection {
     const conn = new TerminalConnection(ws, opts);
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
-        conn.send({
-          type: 'hello',
-          v: TERMINAL_PROTOCOL_VERSION,
-          sessionId,
-          terminalId: opts.terminalId,
-          cols: opts.cols,
-          rows: opts.rows,
-          ...(opts.lastSeq !== undefined ? { lastSeq: opts.lastSeq } : {}),
-        });
+        conn.send(helloMessage({ sessionId, terminalId: opts.terminalId, cols: opts.cols, rows: opts.rows, lastSeq: opts.lastSeq }));
         resolve(conn);
       });
       ws.once('error', reject);

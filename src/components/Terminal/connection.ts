@@ -21,7 +21,7 @@ import {
   MAX_COLS,
   MAX_ROWS,
   ServerMessage,
-  TERMINAL_PROTOCOL_VERSION,
+  helloMessage,
   TERMINAL_WS_PATH,
   type ClientMessage,
 } from '../../../protocol/terminal';
@@ -465,15 +465,9 @@ export class TerminalConnection {
       const size = clampSize(this.opts.sink.cols, this.opts.sink.rows);
       this.lastSize = size;
       this.helloSent = true;
-      this.send({
-        type: 'hello',
-        v: TERMINAL_PROTOCOL_VERSION,
-        sessionId: this.sessionId!,
-        terminalId: this.opts.terminalId,
-        ...(this.hasCopy ? { lastSeq: this.received } : {}),
-        cols: size.cols,
-        rows: size.rows,
-      });
+      this.send(
+        helloMessage({ sessionId: this.sessionId!, terminalId: this.opts.terminalId, cols: size.cols, rows: size.rows, lastSeq: this.hasCopy ? this.received : undefined }),
+      );
     };
     ws.onmessage = (event: MessageEvent) => {
       if (this.ws !== ws) return;
