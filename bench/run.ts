@@ -20,6 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { engineCliEnv } from '../lab-server/sandbox/docker';
 import path from 'node:path';
 import { echo } from './echo';
 import { green } from './green';
@@ -56,7 +57,7 @@ function cpuTimes(): { busy: number; total: number } {
 function machine(): Record<string, string | number> {
   let dockerVersion = '?';
   try {
-    dockerVersion = execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    dockerVersion = execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 10_000, env: engineCliEnv() }).trim();
   } catch {
     // reported as ?
   }

@@ -10,7 +10,7 @@ import type { Config } from './config';
 import { LabCatalog } from './labs/catalog';
 import { LabService } from './labs/lab-service';
 import { createLogger, type Logger } from './log';
-import { connectDocker, pingEngine } from './sandbox/docker';
+import { connectDocker, ContainmentError, dockerEndpoint, engineContainment, NO_USERNS_OPT_OUT, pingEngine } from './sandbox/docker';
 import { sandboxImageTag } from './sandbox/image';
 import { SandboxEngine } from './sandbox/sandbox-engine';
 import { SandboxPool } from './sandbox/sandbox-pool';
@@ -61,6 +61,12 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
   const log = opts.log ?? createLogger(config.logLevel);
   const docker = connectDocker();
   await pingEngine(docker);
+  // A learner is root in the sandbox: only a user-namespaced engine keeps that root off the machine.
+  const containment = await engineContainment(docker);
+  if (!containment.userns) {
+    if (!config.unsafeRootSandboxes) throw new ContainmentError(containment);
+    log.warn({ engine: dockerEndpoint() }, `UNSAFE: sandboxes run without a user namespace (${NO_USERNS_OPT_OUT.name}): every learner is root on this machine`);
+  }
   const image = sandboxImageTag();
   try {
     await docker.getImage(image).inspect();
