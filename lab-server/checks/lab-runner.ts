@@ -64,8 +64,7 @@ export class CheckExecutor {
       await this.engine.ensureChecker(sandbox);
       const pid = await this.engine.sandboxPid(sandbox);
       const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandbox.containerId}`];
-      const entered = ['/usr/bin/nsenter', '-U', '-n', '-t', String(pid), '--', ...cmd];
-      return this.engine.exec(checkerName(sandbox.name), entered, { timeoutMs, env });
+      return this.engine.exec(checkerName(sandbox.name), this.engine.checkerCommand(pid, cmd), { timeoutMs, env });
     });
   }
 

@@ -45,6 +45,9 @@ export const SANDBOX_CAPS = [
  */
 export const CHECKER_CAPS = [] as const;
 
+/** Only under the operator's opt-out (no user namespaces): entering a sandbox then takes root's capabilities. */
+export const UNSAFE_ROOT_CHECKER_CAPS = ['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN', 'NET_RAW', 'DAC_OVERRIDE'] as const;
+
 type SeccompRule = { names: string[]; action: 'SCMP_ACT_ERRNO'; errnoRet: number; comment: string };
 
 const EPERM = 1;

@@ -75,9 +75,9 @@ export async function engineContainment(docker: Docker): Promise<Containment> {
 export const NO_USERNS_OPT_OUT = { name: 'VETHLAB_UNSAFE_ROOT_SANDBOXES', value: 'learners-are-root-on-this-machine' } as const;
 
 export class ContainmentError extends Error {
-  constructor(c: Containment) {
+  constructor(c: Containment, endpoint = dockerEndpoint()) {
     super(
-      `The sandbox engine at ${dockerEndpoint()} does not remap user namespaces (security options: ${c.securityOptions.join(', ') || 'none'}). ` +
+      `The sandbox engine at ${endpoint} does not remap user namespaces (security options: ${c.securityOptions.join(', ') || 'none'}). ` +
         'A learner there would be root on this machine. Point VETHLAB_ENGINE at an engine started with --userns-remap ' +
         `(npm run setup starts one), or, for a machine of your own only, set ${NO_USERNS_OPT_OUT.name}=${NO_USERNS_OPT_OUT.value}.`,
     );

@@ -14,7 +14,7 @@ import type Docker from 'dockerode';
 import { PriorityLimiter } from '../limiter';
 import type { Logger } from '../log';
 import { delegateCgroups } from './cgroup-delegation';
-import { CHECKER_SECCOMP_PROFILE, SANDBOX_CAPS, seccompOption } from './confinement';
+import { CHECKER_SECCOMP_PROFILE, SANDBOX_CAPS, seccompOption, UNSAFE_ROOT_CHECKER_CAPS } from './confinement';
 
 export const LABEL = {
   /** Which lab-server owns the sandbox: servers (and test runs) never touch each other's. */
@@ -114,6 +114,12 @@ export interface SandboxEngineOptions {
   limits: SandboxLimits;
   runtime?: string | undefined;
   readyTimeoutMs?: number;
+  /**
+   * The engine remaps user namespaces (the default, and what the server
+   * insists on unless the operator's loud opt-out is set). Without them the
+   * checker needs capabilities of its own on the machine to enter a sandbox.
+   */
+  userns?: boolean;
   /** Sandboxes booting at once (default: two per core, as part of a boot waits); a learner’s go ahead of the pool’s. */
   concurrentBoots?: number;
   log: Logger;
@@ -247,6 +253,7 @@ export class SandboxEngine {
         NetworkMode: 'none',
         // No capabilities on the machine at all (confinement.ts, CHECKER_CAPS).
         CapDrop: ['ALL'],
+        ...(this.userns ? {} : { CapAdd: [...UNSAFE_ROOT_CHECKER_CAPS] }),
         SecurityOpt: [seccompOption(CHECKER_SECCOMP_PROFILE), 'apparmor=unconfined', 'no-new-privileges'],
         Memory: 256 * 1024 ** 2,
         PidsLimit: 256,
@@ -257,6 +264,19 @@ export class SandboxEngine {
     });
     await checker.start();
     return checker.id;
+  }
+
+  private get userns(): boolean {
+    return this.opts.userns ?? true;
+  }
+
+  /**
+   * A command as the checker runs it: inside the sandbox's user and network
+   * namespaces (root there, an unprivileged uid on the machine), from the
+   * checker's own file system and PID namespace.
+   */
+  checkerCommand(sandboxPid: number, cmd: string[]): string[] {
+    return ['/usr/bin/nsenter', ...(this.userns ? ['-U'] : []), '-n', '-t', String(sandboxPid), '--', ...cmd];
   }
 
   /** The sandbox's init as a machine PID (what the checker enters from outside), cached while it runs. */

@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import { connectDocker, dockerEndpoint, engineContainment, EngineUnreachableError, pingEngine, SANDBOX_ENGINE } from '../../lab-server/sandbox/docker';
 import { aptInstall, done, isDebianLike, isRoot, SetupError, step, which } from './run';
 
-async function waitForEngine(docker: Docker, timeoutMs: number): Promise<boolean> {
+export async function waitForEngine(docker: Docker, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     try {
@@ -25,26 +25,49 @@ async function waitForEngine(docker: Docker, timeoutMs: number): Promise<boolean
   return false;
 }
 
+/** Where a dockerd of vethlab's keeps its state. */
+export interface EnginePaths {
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  pidfile: string;
+}
+
 /**
- * The flags that make it a sandbox engine (DESIGN.md, "Containment"):
+ * The flags that make a sandbox engine (DESIGN.md, "Containment"):
  * userns-remap=default (Docker adds the dockremap user and its subordinate
  * range), no bridge and no iptables rules of its own (sandboxes have no
  * network from the engine), private cgroup namespaces by default.
+ * `userns: false` only for the benchmark's before/after figures.
  */
-export const SANDBOX_ENGINE_ARGS = [
-  `--data-root=${SANDBOX_ENGINE.dataRoot}`,
-  `--exec-root=${SANDBOX_ENGINE.execRoot}`,
-  `--host=unix://${SANDBOX_ENGINE.socket}`,
-  `--pidfile=${SANDBOX_ENGINE.pidfile}`,
-  '--userns-remap=default',
-  '--bridge=none',
-  '--iptables=false',
-  '--ip-forward=false',
-  '--ip-masq=false',
-  '--default-cgroupns-mode=private',
-  '--cgroup-parent=/vethlab',
-  '--log-level=warn',
-];
+export function sandboxEngineArgs(paths: EnginePaths = SANDBOX_ENGINE, opts: { userns: boolean } = { userns: true }): string[] {
+  return [
+    `--data-root=${paths.dataRoot}`,
+    `--exec-root=${paths.execRoot}`,
+    `--host=unix://${paths.socket}`,
+    `--pidfile=${paths.pidfile}`,
+    ...(opts.userns ? ['--userns-remap=default'] : []),
+    '--bridge=none',
+    '--iptables=false',
+    '--ip-forward=false',
+    '--ip-masq=false',
+    '--default-cgroupns-mode=private',
+    '--cgroup-parent=/vethlab',
+    '--log-level=warn',
+  ];
+}
+
+/** Starts a dockerd in the background and waits until it answers. */
+export async function startEngine(paths: EnginePaths, args: string[], logFile: string): Promise<Docker> {
+  const docker = connectDocker(`unix://${paths.socket}`);
+  mkdirSync(paths.execRoot, { recursive: true });
+  const log = openSync(logFile, 'a');
+  spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] }).unref();
+  if (!(await waitForEngine(docker, 60_000))) {
+    throw new SetupError(`dockerd was started but does not answer at unix://${paths.socket}; see ${logFile}.`);
+  }
+  return docker;
+}
 
 export async function ensureEngine(): Promise<Docker> {
   const docker = connectDocker();
@@ -61,13 +84,7 @@ export async function ensureEngine(): Promise<Docker> {
   // Multi-host labs move a link's ends into sandboxes with the host's `ip`; remapping adds a user.
   await aptInstall(['iproute2', 'passwd'], 'the sandbox engine');
   step(`starting vethlab's sandbox engine (user-namespaced dockerd at ${SANDBOX_ENGINE.socket}, log: ${SANDBOX_ENGINE.log})`);
-  mkdirSync(SANDBOX_ENGINE.execRoot, { recursive: true });
-  const log = openSync(SANDBOX_ENGINE.log, 'a');
-  spawn('dockerd', SANDBOX_ENGINE_ARGS, { detached: true, stdio: ['ignore', log, log] }).unref();
-  if (!(await waitForEngine(docker, 60_000))) {
-    throw new SetupError(`vethlab's sandbox engine was started but does not answer at ${dockerEndpoint()}; see ${SANDBOX_ENGINE.log}.`);
-  }
-  return report(docker);
+  return report(await startEngine(SANDBOX_ENGINE, sandboxEngineArgs(), SANDBOX_ENGINE.log));
 }
 
 async function report(docker: Docker): Promise<Docker> {
