@@ -179,7 +179,8 @@ export class SandboxEngine {
           CapDrop: ['ALL'],
           CapAdd: [...SANDBOX_CAPS],
           SecurityOpt: [seccompOption(), 'apparmor=unconfined'],
-          Binds: [`/sys:${SYSFS_ANCHOR}:rw`], // -v binds are recursive
+          // Only a user namespace needs the anchor (and only there is it read-only to root). -v binds are recursive.
+          ...(this.userns ? { Binds: [`/sys:${SYSFS_ANCHOR}:rw`] } : {}),
           // Disk quota without kernel quota support (this kernel has none): the
           // image is read-only and every write lands on a size-limited tmpfs,
           // charged to the sandbox's memory. Nothing a learner writes reaches
