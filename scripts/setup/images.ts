@@ -193,10 +193,11 @@ export async function ensureImages(docker: Docker): Promise<string> {
   await seedInnerStore(docker, base, tag, path.dirname(root));
   await docker.getImage(base).remove().catch(() => {});
   await docker.getImage(tag).tag({ repo: IMAGE_REPO, tag: 'latest' });
-  // Older recipes' images only take disk space (those still in use stay).
+  // Older recipes' images only take disk space (those still in use stay). Only
+  // those a day old: another checkout on this machine may be using a newer one.
   const old = await docker.listImages({ filters: { reference: [`${IMAGE_REPO}:*`] } });
   for (const img of old) {
-    if (img.RepoTags?.some((t) => t === tag)) continue;
+    if (img.RepoTags?.some((t) => t === tag) || Date.now() / 1000 - img.Created < 24 * 3600) continue;
     await docker.getImage(img.Id).remove().catch(() => {});
   }
   done(`sandbox image ${tag} built in ${Math.round((Date.now() - started) / 1000)} s`);
