@@ -4,6 +4,9 @@
 # engine answers and the preloaded images exist; the lab-server waits for that line.
 set -uo pipefail
 say() { echo "vethlab: $*"; }
+# Where boot time goes, in the container's log (bash builtins: no process per mark).
+t0=${EPOCHREALTIME/./}
+mark() { local now=${EPOCHREALTIME/./}; echo "vethlab: boot $1 $(( (now - t0) / 1000 )) ms"; }
 fail() { echo "vethlab: FAILED: $*"; exit 1; }
 
 # 1. cgroups. The container has a private cgroup namespace but the engine mounts
@@ -32,6 +35,7 @@ else
   probe=/sys/fs/cgroup/cgroup.procs
 fi
 
+mark cgroups
 # 2. Storage. The image is read-only (--read-only); everything the learner or
 # the inner engine writes lands on the sandbox disk, a size-limited tmpfs
 # charged to this sandbox's memory: its size is the quota and no write reaches
@@ -55,13 +59,16 @@ if mountpoint -q "$DISK"; then
   chmod 1777 /tmp
 fi
 
+mark storage
 # 3. Only the per-namespace network sysctls become writable (ip_forward and
 # friends); /proc/sys/kernel stays read-only and /proc/sysrq-trigger masked.
 mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net || fail "make /proc/sys/net writable"
 
+mark sysctls
 # 4. The simulated upstream "internet", made of namespaces inside this sandbox.
 /usr/local/sbin/vethlab-upstream || fail "upstream network"
 
+mark upstream
 # 5. The inner Docker engine. Its image store comes ready-made from setup
 # (a copy of an engine's store after the imports below): unpacking it costs
 # a fraction of the CPU of importing, which a room starting at once queues for.
@@ -76,15 +83,17 @@ if ! grep -qE '^ +0 +0 ' /proc/self/uid_map; then
   for _ in $(seq 1 600); do [ "$(stat -c %u "$probe")" = 0 ] && break; sleep 0.05; done
   [ "$(stat -c %u "$probe")" = 0 ] || fail "the lab-server did not delegate this sandbox's cgroups"
 fi
+mark delegated
 dockerd --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
 for _ in $(seq 1 600); do
-  # The socket test is a builtin; the docker client is a Go program, costly to
-  # start many times on a machine where a room's sandboxes boot at once.
-  [ -S /var/run/docker.sock ] && docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
+  # The socket test is a builtin, and curl starts far cheaper than the docker
+  # client (a Go program) on a machine where a room's sandboxes boot at once.
+  [ -S /var/run/docker.sock ] && [ "$(curl -s -m 1 --unix-socket /var/run/docker.sock http://engine/_ping)" = OK ] && break
   sleep 0.05
 done
-docker version >/dev/null 2>&1 || { tail -n 20 /var/log/dockerd.log; fail "inner dockerd did not answer"; }
+[ "$(curl -s -m 2 --unix-socket /var/run/docker.sock http://engine/_ping)" = OK ] || { tail -n 20 /var/log/dockerd.log; fail "inner dockerd did not answer"; }
 
+mark inner-engine
 # 6. Preloaded images (no registry exists): built from Debian packages at setup,
 # imported here only when the store above did not bring them.
 load_image() { # name, then import changes
@@ -94,13 +103,17 @@ load_image() { # name, then import changes
   for c in "$@"; do args+=(-c "$c"); done
   docker import "${args[@]}" "/opt/vethlab/images/${name%%:*}.tar" "$name" >/dev/null
 }
-load_image nginx:latest 'CMD ["nginx", "-g", "daemon off;"]' 'EXPOSE 80' 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' &
-p1=$!
-load_image busybox:latest 'CMD ["sh"]' &
-p2=$!
-wait $p1 || fail "import nginx image"
-wait $p2 || fail "import busybox image"
+# The seeded store brings them; a store-less image (setup's seeding boot) imports.
+if [ ! -f /opt/vethlab/images/store.tar ]; then
+  load_image nginx:latest 'CMD ["nginx", "-g", "daemon off;"]' 'EXPOSE 80' 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' &
+  p1=$!
+  load_image busybox:latest 'CMD ["sh"]' &
+  p2=$!
+  wait $p1 || fail "import nginx image"
+  wait $p2 || fail "import busybox image"
+fi
 
+mark images
 mkdir -p /run/vethlab && touch /run/vethlab/ready
 # The first terminal's login shell, before any learner arrives: attaching to
 # it is a socket connection, not a shell start.
@@ -108,5 +121,6 @@ if [ -n "${VETHLAB_TERMINAL:-}" ]; then
   TERM=xterm-256color COLORTERM=truecolor dtach -n "/run/vethlab/terminal-$VETHLAB_TERMINAL.sock" -r winch \
     /usr/local/sbin/vethlab-shell "terminal-$VETHLAB_TERMINAL" || say "could not start the shell of terminal $VETHLAB_TERMINAL"
 fi
+mark shell
 say ready
 exec sleep infinity

@@ -213,9 +213,13 @@ export class SandboxEngine {
       const ready = this.waitReady(created);
       // The entrypoint waits for its cgroups before it starts the inner engine.
       const pid = (await created.inspect()).State.Pid;
+      this.pids.set(created.id, pid);
       await delegateCgroups(pid);
-      await ready;
-      await this.createChecker(name, created.id, labels);
+      // The checker starts while the sandbox boots: it needs only the sandbox's PID.
+      const checker = this.createChecker(name, created.id, labels);
+      const [booted, checked] = await Promise.allSettled([ready, checker]);
+      if (booted.status === 'rejected') throw booted.reason;
+      if (checked.status === 'rejected') throw checked.reason;
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
       await this.removeByName(name, container?.id);
