@@ -10,6 +10,11 @@ import { createLogger } from './log';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  // Last resort: the request guard should catch everything a client sends. A
+  // throw that gets here is a bug; one learner's bad input must not end every
+  // learner's terminal, so it is logged loudly and the server keeps serving.
+  process.on('uncaughtException', (err) => log.fatal({ err }, 'uncaught exception (a bug); still serving'));
+  process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled rejection (a bug); still serving'));
   const server = await createLabServer(config, { log });
   console.log(`\n  vethlab is serving the course at ${server.url}`);
   console.log(`  Instructors: grades as CSV at ${server.url}/api/grades?format=csv&token=${server.instructorToken}`);

@@ -2,22 +2,26 @@
  * The lab-server's front door: the built course site, the REST API and the
  * terminal WebSockets on one HTTP server. Identifies the learner by cookie,
  * validates every input (zod) and answers bad input with a 4xx and a message
- * a person can act on.
+ * a person can act on. One guard wraps every request and every upgrade:
+ * nothing a client sends can throw past it (a throw would end the process
+ * and every learner's terminal with it).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import serveHandler from 'serve-handler';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LEARNER_COOKIE, LabId, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { RequestError } from '../errors';
 import { AnswerRequest, HintRequest } from '../../protocol/lab';
 import { grade, gradesCsv } from '../labs/grading';
 import { labInfo, type LabService } from '../labs/lab-service';
 import { CloseCode, TERMINAL_WS_PATH } from '../../protocol/terminal';
 import type { Logger } from '../log';
 import type { Store } from '../store/store';
-import { SessionError, type SessionManager } from '../sessions/session-manager';
+import type { SessionManager } from '../sessions/session-manager';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
 import { serveTerminalSocket } from '../terminal/terminal-socket';
 
@@ -37,33 +41,40 @@ export interface ApiServerOptions {
   health: () => Record<string, unknown>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Longest request target logged with a refusal (a fuzzer's 80 KB URL is not worth keeping). */
+const LOGGED_TARGET_CHARS = 200;
 
-const STATUS_OF: Record<SessionError['code'], number> = {
-  'unknown-lab': 404,
-  'unknown-session': 404,
-  forbidden: 403,
-  'sandbox-failed': 503,
-  unavailable: 503,
-  full: 503,
-  'rate-limited': 429,
-};
-
-function parseCookies(header: string | undefined): Record<string, string> {
+/** Cookies by name; a value that is not valid percent-encoding is kept as sent (it then matches nothing). */
+export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    const raw = part.slice(i + 1).trim();
+    let value = raw;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      // not percent-encoding: keep the raw text
+    }
+    out[part.slice(0, i).trim()] = value;
   }
   return out;
+}
+
+/**
+ * The request target as a URL. Only origin-form ("/path?query") is served:
+ * absolute-form is for proxies, authority-form for CONNECT, and "//host"
+ * would be read as a host by URL parsers.
+ */
+export function parseTarget(target: string | undefined): URL {
+  const raw = target ?? '/';
+  if (!raw.startsWith('/') || raw.startsWith('//')) throw new RequestError('bad-request', 'The request target must be a path such as /api/health.');
+  try {
+    return new URL(raw, 'http://vethlab.invalid');
+  } catch {
+    throw new RequestError('bad-request', 'The request target is not a valid path.');
+  }
 }
 
 /** The learner's token from the cookie, or undefined if absent or malformed. */
@@ -79,19 +90,25 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) throw new RequestError('too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) throw new RequestError('too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError('bad-request', 'The request body ended before its declared length.');
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) throw new HttpError(400, 'bad-json', 'Request body is empty; send a JSON object.');
+  if (!text) throw new RequestError('bad-json', 'Request body is empty; send a JSON object.');
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'bad-json', 'Request body is not valid JSON.');
+    throw new RequestError('bad-json', 'Request body is not valid JSON.');
   }
 }
 
@@ -99,7 +116,7 @@ async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown)
   const body = schema.safeParse(await readJson(req));
   if (!body.success) {
     const issue = body.error.issues[0]!;
-    throw new HttpError(400, 'bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+    throw new RequestError('bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
   }
   return body.data;
 }
@@ -107,7 +124,7 @@ async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown)
 const LOCALES = new Set(['en', 'zh-Hans']);
 function localeOf(url: URL): string {
   const l = url.searchParams.get('locale') ?? 'en';
-  if (!LOCALES.has(l)) throw new HttpError(400, 'bad-locale', `Unknown locale "${l}" (en, zh-Hans).`);
+  if (!LOCALES.has(l)) throw new RequestError('bad-locale', `Unknown locale "${l}" (en, zh-Hans).`);
   return l;
 }
 
@@ -123,6 +140,14 @@ export function originAllowed(req: IncomingMessage, allowed: string[]): boolean 
   }
 }
 
+/** Answers a socket outside Node's response machinery (a refused upgrade, an unreadable request) and closes it. */
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) return void socket.destroy();
+  // Destroyed once written: a half-open socket whose unread input keeps it alive would leak (and stall close()).
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n${message}\n`);
+}
+
 export class ApiServer {
   readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -130,27 +155,47 @@ export class ApiServer {
   private readonly alive = new WeakSet<WebSocket>();
 
   constructor(private readonly opts: ApiServerOptions) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.opts.log.error({ err }, 'request guard failed'));
+    });
+    // Bytes Node's HTTP parser cannot read (bad request line, huge headers): a 4xx, a log line, no crash.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      opts.log.info({ code: err.code }, 'unreadable request refused');
+      rejectUpgrade(socket, status, 'The request could not be read.');
+    });
     // maxPayload well above the protocol limit, so oversize frames get a protocol error, not a dropped socket.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-    this.server.on('upgrade', (req, socket, head) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const reject = (status: number, message: string) => {
-        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
-      };
-      if (url.pathname !== TERMINAL_WS_PATH) return reject(404, `No WebSocket endpoint at ${url.pathname}.`);
-      if (!originAllowed(req, opts.allowedOrigins)) return reject(403, `Origin ${req.headers.origin} is not allowed.`);
-      const learner = learnerOf(req);
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        if (!learner) {
-          ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie: load the course page first.', fatal: true }));
-          ws.close(CloseCode.forbidden, 'no learner');
-          return;
-        }
-        this.alive.add(ws);
-        ws.on('pong', () => this.alive.add(ws));
-        serveTerminalSocket(ws, { learner, sessions: opts.sessions, registry: opts.registry, log: opts.log });
-      });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node stops watching an upgraded socket's errors: a reset here must not become an uncaught error.
+      socket.on('error', (err) => opts.log.debug({ err }, 'upgrade socket error'));
+      try {
+        this.upgrade(req, socket, head);
+      } catch (err) {
+        const known = err instanceof RequestError ? err : undefined;
+        if (known) opts.log.info({ code: known.code, url: req.url?.slice(0, LOGGED_TARGET_CHARS) }, 'upgrade refused');
+        else opts.log.error({ err, url: req.url?.slice(0, LOGGED_TARGET_CHARS) }, 'upgrade failed');
+        rejectUpgrade(socket, known ? known.status : 500, known ? known.message : 'Internal error; the server log has the details.');
+      }
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = parseTarget(req.url);
+    if (url.pathname !== TERMINAL_WS_PATH) throw new RequestError('not-found', `No WebSocket endpoint at ${url.pathname}.`);
+    if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+    const learner = learnerOf(req);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Bad frames (bad opcode, unmasked, over maxPayload) arrive as 'error' events: without a listener they end the process.
+      ws.on('error', (err) => this.opts.log.debug({ err }, 'terminal socket error'));
+      if (!learner) {
+        ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie: load the course page first.', fatal: true }));
+        ws.close(CloseCode.forbidden, 'no learner');
+        return;
+      }
+      this.alive.add(ws);
+      ws.on('pong', () => this.alive.add(ws));
+      serveTerminalSocket(ws, { learner, sessions: this.opts.sessions, registry: this.opts.registry, log: this.opts.log });
     });
   }
 
@@ -196,21 +241,29 @@ export class ApiServer {
     return token;
   }
 
+  /** The guard: every request ends here in an answer, whatever it contained. */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
     try {
+      const url = parseTarget(req.url);
       if (url.pathname.startsWith('/api/')) await this.api(req, res, url);
-      else await this.site(req, res);
+      else await this.site(req, res, url);
     } catch (err) {
-      if (res.headersSent) return void res.end();
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiError);
-      if (err instanceof SessionError) {
-        if (err.retry) res.setHeader('retry-after', String(err.retry.afterSec));
-        return sendJson(res, STATUS_OF[err.code], { error: err.message, code: err.code, ...(err.retry?.position ? { position: err.retry.position } : {}) });
-      }
-      this.opts.log.error({ err, url: req.url }, 'request failed');
-      sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
+      this.refuse(req, res, err);
     }
+  }
+
+  private refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const url = req.url?.slice(0, LOGGED_TARGET_CHARS);
+    const known = err instanceof RequestError ? err : undefined;
+    if (known) this.opts.log.info({ code: known.code, method: req.method, url }, 'request refused');
+    else this.opts.log.error({ err, method: req.method, url }, 'request failed');
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (!known) return sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
+    if (known.retry) res.setHeader('retry-after', String(known.retry.afterSec));
+    sendJson(res, known.status, { error: known.message, code: known.code, ...(known.retry?.position ? { position: known.retry.position } : {}) } satisfies ApiError);
   }
 
   private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -223,16 +276,16 @@ export class ApiServer {
     if (parts[1] === 'labs' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'grade')) && method === 'GET') {
       const id = LabId.safeParse(parts[2]);
       const lab = id.success ? this.opts.labs.catalog.get(id.data) : undefined;
-      if (!lab) throw new HttpError(404, 'unknown-lab', `There is no lab called "${parts[2]}".`);
+      if (!lab) throw new RequestError('unknown-lab', `There is no lab called "${parts[2]}".`);
       if (parts.length === 3) return sendJson(res, 200, labInfo(lab, localeOf(url)));
       const learner = this.learner(req, res);
       const progress = this.opts.store.labProgress(learner, lab.id);
-      if (!progress) throw new HttpError(404, 'not-started', 'You have not started this lab yet.');
+      if (!progress) throw new RequestError('not-started', 'You have not started this lab yet.');
       return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id)));
     }
     if (parts[1] === 'sessions') {
       if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
-        throw new HttpError(403, 'bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+        throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
       }
       const learner = this.learner(req, res);
       if (parts.length === 2 && method === 'POST') {
@@ -251,24 +304,24 @@ export class ApiServer {
         }
         const runner = this.opts.labs.runner(session.id);
         if (action === 'lab' && method === 'GET') {
-          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          if (!runner) throw new RequestError('no-lab', 'This session runs no lab.');
           return sendJson(res, 200, runner.status(localeOf(url)));
         }
         if (action === 'check' && method === 'POST') {
-          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          if (!runner) throw new RequestError('no-lab', 'This session runs no lab.');
           await runner.check('manual');
           return sendJson(res, 200, runner.status(localeOf(url)));
         }
         if (action === 'hint' && method === 'POST') {
           const body = await readBody(req, HintRequest);
           const hints = runner?.revealHint(body.task, body.locale ?? 'en');
-          if (!hints) throw new HttpError(404, 'unknown-task', `This lab has no task "${body.task}".`);
+          if (!hints) throw new RequestError('unknown-task', `This lab has no task "${body.task}".`);
           return sendJson(res, 200, { task: body.task, hints });
         }
         if (action === 'answer' && method === 'POST') {
           const body = await readBody(req, AnswerRequest);
           const status = await runner?.answer(body.task, body.answer.trim());
-          if (!status) throw new HttpError(404, 'unknown-task', `This lab has no question task "${body.task}".`);
+          if (!status) throw new RequestError('unknown-task', `This lab has no question task "${body.task}".`);
           return sendJson(res, 200, status);
         }
         if (action === 'reset' && method === 'POST') {
@@ -277,18 +330,18 @@ export class ApiServer {
           return sendJson(res, 201, this.opts.sessions.info(fresh));
         }
       }
-      throw new HttpError(405, 'bad-method', `${method} ${url.pathname} is not supported.`);
+      throw new RequestError('bad-method', `${method} ${url.pathname} is not supported.`);
     }
-    throw new HttpError(404, 'not-found', `No API endpoint at ${url.pathname}.`);
+    throw new RequestError('not-found', `No API endpoint at ${url.pathname}.`);
   }
 
   /** Instructors: every learner's grade in a lab, as JSON or CSV (Bearer token or ?token=). */
   private grades(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? url.searchParams.get('token');
-    if (auth !== this.opts.instructorToken) throw new HttpError(401, 'instructor-only', 'Grade export needs the instructor token (printed by the server at start).');
+    if (auth !== this.opts.instructorToken) throw new RequestError('instructor-only', 'Grade export needs the instructor token (printed by the server at start).');
     const labId = url.searchParams.get('lab');
     const labs = labId ? [this.opts.labs.catalog.get(labId)] : this.opts.labs.catalog.all();
-    if (labs.some((l) => !l)) throw new HttpError(404, 'unknown-lab', `There is no lab called "${labId}".`);
+    if (labs.some((l) => !l)) throw new RequestError('unknown-lab', `There is no lab called "${labId}".`);
     const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
     const format = url.searchParams.get('format') ?? 'json';
     if (format === 'csv') {
@@ -296,11 +349,20 @@ export class ApiServer {
       res.end(gradesCsv(grades));
       return;
     }
-    if (format !== 'json') throw new HttpError(400, 'bad-format', 'format is json or csv.');
+    if (format !== 'json') throw new RequestError('bad-format', 'format is json or csv.');
     sendJson(res, 200, grades);
   }
 
-  private async site(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async site(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError('bad-method', `${req.method} is not supported for pages; use GET.`);
+    // Names no page has (NUL, control bytes, broken %-escapes) make fs calls throw: refuse them first.
+    let name: string;
+    try {
+      name = decodeURIComponent(url.pathname);
+    } catch {
+      throw new RequestError('bad-request', 'The path is not valid percent-encoding.');
+    }
+    if (/[\x00-\x1f\x7f\\]/.test(name)) throw new RequestError('not-found', 'There is no page at this path.');
     if (!existsSync(this.opts.siteDir)) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`The course site is not built (${this.opts.siteDir} is missing). Run \`npm start\`, which builds it.\n`);

@@ -6,7 +6,8 @@
  * sandbox dies behind its back (engine events).
  */
 import { EventEmitter } from 'node:events';
-import type { SessionInfo, TerminalInfo } from '../../protocol/api';
+import type { ApiErrorCode, SessionInfo, TerminalInfo } from '../../protocol/api';
+import { RequestError } from '../errors';
 import type { Logger } from '../log';
 import { LABEL, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
@@ -19,14 +20,14 @@ export interface Session extends Omit<SessionRow, 'endedAt' | 'endReason'> {
   state: 'ready' | 'gone';
 }
 
-export class SessionError extends Error {
+/** A refused session request; its code is one of the API's (protocol/api.ts). */
+export class SessionError extends RequestError {
   constructor(
-    readonly code: 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable' | 'full' | 'rate-limited',
+    code: Extract<ApiErrorCode, 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable' | 'full' | 'rate-limited'>,
     message: string,
-    /** For `full` and `rate-limited`: when to ask again, and the place in line. */
-    readonly retry?: { afterSec: number; position?: number },
+    retry?: { afterSec: number; position?: number },
   ) {
-    super(message);
+    super(code, message, retry);
     this.name = 'SessionError';
   }
 }

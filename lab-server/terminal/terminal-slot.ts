@@ -83,7 +83,8 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     peer.begin(from, reset, replay);
     this.updateFlow();
     this.emit('attached');
-    void shell.resize(size.cols, size.rows);
+    // A shell that already ended cannot be resized; its end is reported elsewhere.
+    shell.resize(size.cols, size.rows).catch(() => {});
   }
 
   detach(peer: TerminalPeer): void {

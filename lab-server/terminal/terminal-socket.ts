@@ -5,7 +5,7 @@
  * failing. Fatal conditions (unknown session, takeover, sandbox gone) are
  * reported, then the socket is closed with an application close code.
  */
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import {
   ClientMessage,
   CloseCode,
@@ -77,7 +77,17 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
     if (!slot && !attaching) fail('not-attached', `No hello within ${HELLO_TIMEOUT_MS / 1000} s.`, CloseCode.protocolError);
   }, HELLO_TIMEOUT_MS);
 
+  // A throw in a 'message' listener would escape into ws's parser and end the process.
   ws.on('message', (data, isBinary) => {
+    try {
+      onMessage(data, isBinary);
+    } catch (err) {
+      ctx.log.error({ err }, 'terminal frame failed');
+      fail('internal', 'The server could not handle that frame; the log has the details.');
+    }
+  });
+
+  function onMessage(data: RawData, isBinary: boolean): void {
     if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
     if (size > MAX_CLIENT_FRAME_BYTES) return fail('too-large', `Frame of ${size} bytes is over the ${MAX_CLIENT_FRAME_BYTES}-byte limit; it was dropped.`);
@@ -145,13 +155,13 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
         if (!slot) return fail('not-attached', `Send hello before ${msg.type}.`);
         apply(slot, msg);
     }
-  });
+  }
 
   function apply(target: TerminalSlot, msg: Exclude<ClientMessage, { type: 'hello' | 'ping' }>): void {
     if (msg.type === 'input') {
       target.write(msg.data);
       if (sessionId) ctx.sessions.touch(sessionId);
-    } else if (msg.type === 'resize') void target.resize(msg.cols, msg.rows);
+    } else if (msg.type === 'resize') target.resize(msg.cols, msg.rows).catch((err: unknown) => ctx.log.debug({ err }, 'resize failed'));
     else target.ack(peer, msg.seq);
   }
 

@@ -12,7 +12,7 @@
  * pauses the shell while too much is sent but unacknowledged, so a flood of
  * output cannot run ahead of what the page can draw.
  */
-import { ApiError, SessionInfo } from '../../../protocol/api';
+import { ApiError, ApiErrorCode, SessionInfo } from '../../../protocol/api';
 import { emitLab, onLab, sessionStorageKey } from '../lab-bus';
 import {
   ACK_EVERY_BYTES,
@@ -129,7 +129,8 @@ class ApiFailure extends Error {
   constructor(
     message: string,
     readonly status: number,
-    readonly code: string,
+    /** The lab-server's code; undefined when the answer was not the lab-server's (network, proxy). */
+    readonly code: ApiErrorCode | undefined,
     /** True when waiting and trying again may help (the server is down or restarting). */
     readonly retry: boolean,
   ) {
@@ -296,7 +297,7 @@ export class TerminalConnection {
       } catch (err) {
         if (!current()) return;
         // A full machine: say where the learner is in line (once per change) and keep asking.
-        if (err instanceof ApiFailure && err.code === 'full' && err.message !== this.lastQueueMessage) {
+        if (err instanceof ApiFailure && err.code === ApiErrorCode.enum.full && err.message !== this.lastQueueMessage) {
           this.lastQueueMessage = err.message;
           this.opts.sink.write(noticeLine(err.message, 'yellow'));
         }
@@ -357,7 +358,7 @@ export class TerminalConnection {
     if (stored) {
       const found = await this.api('GET', `/api/sessions/${encodeURIComponent(stored)}`).catch((err: unknown) => {
         // The server does not know it (any more), or it is someone else's: start a new one.
-        if (err instanceof ApiFailure && (err.status === 404 || err.status === 403 || err.status === 410)) return null;
+        if (err instanceof ApiFailure && (err.code === ApiErrorCode.enum['unknown-session'] || err.code === ApiErrorCode.enum.forbidden)) return null;
         throw err;
       });
       const info = found === null ? null : SessionInfo.safeParse(found);
@@ -366,7 +367,7 @@ export class TerminalConnection {
     }
     const created = await this.api('POST', '/api/sessions', { lab: this.opts.lab });
     const info = SessionInfo.safeParse(created);
-    if (!info.success) throw new ApiFailure(this.texts.unexpectedAnswer(200, ''), 200, 'bad-answer', false);
+    if (!info.success) throw new ApiFailure(this.texts.unexpectedAnswer(200, ''), 200, undefined, false);
     this.storeSession(info.data.sessionId);
     return info.data.sessionId;
   }
@@ -383,7 +384,7 @@ export class TerminalConnection {
       });
     } catch (err) {
       // Network error: the server is down or restarting, or the machine is offline.
-      throw new ApiFailure((err as Error).message || 'network error', 0, 'network', true);
+      throw new ApiFailure((err as Error).message || 'network error', 0, undefined, true);
     }
     const text = await res.text().catch(() => '');
     let json: unknown = undefined;
@@ -397,11 +398,11 @@ export class TerminalConnection {
     if (problem.success) {
       // The lab-server itself answered: its message is meant for the learner.
       // `full`: the machine is full and the learner is in line; asking again is the way in.
-      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === 'full');
+      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === ApiErrorCode.enum.full);
     }
     // Not the lab-server's answer: a proxy in front of a server that is (re)starting, or no lab-server at all.
     const gateway = res.status === 502 || res.status === 503 || res.status === 504;
-    throw new ApiFailure(this.texts.unexpectedAnswer(res.status, res.statusText), res.status, 'bad-answer', gateway);
+    throw new ApiFailure(this.texts.unexpectedAnswer(res.status, res.statusText), res.status, undefined, gateway);
   }
 
   private crossOrigin(): boolean {
