@@ -1,8 +1,8 @@
 /**
  * HTTP API shapes shared by the page and the lab-server. No DOM or Node types.
  * The learner is identified by the `vethlab_learner` cookie, which the server
- * sets on the first API call; a session answers only to the learner who
- * started it.
+ * issues (signed) on the first API call; an invented one is replaced by a new
+ * identity. A session answers only to the learner who started it.
  */
 import { z } from 'zod';
 
@@ -29,6 +29,13 @@ export const SessionInfo = z.object({
   expiresAt: z.string(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
+
+/** A learner's name for the instructor's grade export (optional; PUT /api/me). */
+export const SetNameRequest = z.object({ name: z.string().trim().min(1).max(80) }).strict();
+export type SetNameRequest = z.infer<typeof SetNameRequest>;
+
+/** The instructor signs in once with the token (never in a URL); the server answers with an HttpOnly cookie. */
+export const INSTRUCTOR_SIGN_IN_PAGE = '/instructor';
 
 /**
  * Why a request was refused: the page and scripts switch on these, never on

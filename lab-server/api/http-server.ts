@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import serveHandler from 'serve-handler';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { LEARNER_COOKIE, LabId, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { INSTRUCTOR_SIGN_IN_PAGE, LEARNER_COOKIE, LabId, SetNameRequest, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { INSTRUCTOR_COOKIE, INSTRUCTOR_SESSION_MS, type Identity } from './identity';
 import { RequestError } from '../errors';
 import { AnswerRequest, HintRequest } from '../../protocol/lab';
 import { grade, gradesCsv } from '../labs/grading';
@@ -27,14 +28,17 @@ import { serveTerminalSocket } from '../terminal/terminal-socket';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 20_000;
-const LEARNER_RE = /^[A-Za-z0-9_-]{22,64}$/;
+/** A form post of the sign-in page: small. */
+const MAX_FORM_BYTES = 4 * 1024;
 
 export interface ApiServerOptions {
   sessions: SessionManager;
   registry: TerminalRegistry;
   labs: LabService;
   store: Store;
-  instructorToken: string;
+  identity: Identity;
+  /** Mark cookies Secure (the public URL is https). */
+  secureCookies: boolean;
   siteDir: string;
   allowedOrigins: string[];
   log: Logger;
@@ -77,10 +81,9 @@ export function parseTarget(target: string | undefined): URL {
   }
 }
 
-/** The learner's token from the cookie, or undefined if absent or malformed. */
-export function learnerOf(req: IncomingMessage): string | undefined {
-  const token = parseCookies(req.headers.cookie)[LEARNER_COOKIE];
-  return token && LEARNER_RE.test(token) ? token : undefined;
+/** The learner's cookie value (not yet verified). */
+function learnerCookie(req: IncomingMessage): string | undefined {
+  return parseCookies(req.headers.cookie)[LEARNER_COOKIE];
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -140,6 +143,52 @@ export function originAllowed(req: IncomingMessage, allowed: string[]): boolean 
   }
 }
 
+/** The peer's address, for per-address limits (behind a proxy: the proxy's). */
+function addressOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** The token from the sign-in form (urlencoded) or a JSON body {"token": "..."}. */
+async function readSignInToken(req: IncomingMessage): Promise<string | undefined> {
+  if (Number(req.headers['content-length']) > MAX_FORM_BYTES) throw new RequestError('too-large', `Sign-in body over ${MAX_FORM_BYTES} bytes.`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_FORM_BYTES) throw new RequestError('too-large', `Sign-in body over ${MAX_FORM_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError('bad-request', 'The request body ended before its declared length.');
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if ((req.headers['content-type'] ?? '').startsWith('application/json')) {
+    try {
+      const token = (JSON.parse(text) as { token?: unknown } | null)?.token;
+      return typeof token === 'string' ? token : undefined;
+    } catch {
+      throw new RequestError('bad-json', 'Request body is not valid JSON.');
+    }
+  }
+  return new URLSearchParams(text).get('token') ?? undefined;
+}
+
+const PAGE_STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem}input{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.6rem;padding:.3rem 1rem}';
+
+/** A page of its own (no site build needed, no script): sign in with the token, then the export links. */
+function signInHtml(signedIn: boolean): string {
+  const body = signedIn
+    ? `<h1>Instructor</h1><p>You are signed in (for 12 hours, in this browser).</p>
+<ul><li><a href="/api/grades?format=csv">All grades (CSV)</a></li><li><a href="/api/grades">All grades (JSON)</a></li></ul>
+<p>Learners appear under a pseudonym, and their name if they gave one.</p>
+<form method="post" action="/api/instructor/sign-out"><button>Sign out</button></form>`
+    : `<h1>Instructor sign-in</h1><p>The token is in the server's data folder (<code>instructor-token</code>), or what <code>VETHLAB_INSTRUCTOR_TOKEN</code> says.</p>
+<form method="post" action="/api/instructor/sign-in"><label>Token <input name="token" type="password" autocomplete="current-password" required autofocus></label><button>Sign in</button></form>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vethlab: instructor</title><meta name="viewport" content="width=device-width,initial-scale=1"><style>${PAGE_STYLE}</style></head><body>${body}</body></html>`;
+}
+
 /** Answers a socket outside Node's response machinery (a refused upgrade, an unreadable request) and closes it. */
 function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) return void socket.destroy();
@@ -184,12 +233,12 @@ export class ApiServer {
     const url = parseTarget(req.url);
     if (url.pathname !== TERMINAL_WS_PATH) throw new RequestError('not-found', `No WebSocket endpoint at ${url.pathname}.`);
     if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
-    const learner = learnerOf(req);
+    const learner = this.opts.identity.learnerOf(learnerCookie(req));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       // Bad frames (bad opcode, unmasked, over maxPayload) arrive as 'error' events: without a listener they end the process.
       ws.on('error', (err) => this.opts.log.debug({ err }, 'terminal socket error'));
       if (!learner) {
-        ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie: load the course page first.', fatal: true }));
+        ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie this server issued: reload the course page.', fatal: true }));
         ws.close(CloseCode.forbidden, 'no learner');
         return;
       }
@@ -232,13 +281,24 @@ export class ApiServer {
     });
   }
 
-  /** The learner of this request, giving a new learner a cookie. */
+  /** The learner of this request; one without a cookie this server issued gets a new identity. */
   private learner(req: IncomingMessage, res: ServerResponse): string {
-    const known = learnerOf(req);
+    const known = this.opts.identity.learnerOf(learnerCookie(req));
     if (known) return known;
-    const token = randomBytes(24).toString('base64url');
-    res.setHeader('set-cookie', `${LEARNER_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`);
-    return token;
+    const fresh = this.opts.identity.newLearner();
+    res.setHeader('set-cookie', this.cookie(LEARNER_COOKIE, fresh.cookie, 31_536_000, 'Lax', '/'));
+    return fresh.id;
+  }
+
+  private cookie(name: string, value: string, maxAgeSec: number, sameSite: 'Lax' | 'Strict', path: string): string {
+    return `${name}=${value}; Path=${path}; HttpOnly; SameSite=${sameSite}; Max-Age=${maxAgeSec}${this.opts.secureCookies ? '; Secure' : ''}`;
+  }
+
+  /** Instructor requests: the sign-in cookie (browsers) or `Authorization: Bearer <token>` (scripts). */
+  private isInstructor(req: IncomingMessage): boolean {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined) return this.opts.identity.isInstructorToken(bearer);
+    return this.opts.identity.isInstructorCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
   }
 
   /** The guard: every request ends here in an answer, whatever it contained. */
@@ -246,6 +306,7 @@ export class ApiServer {
     try {
       const url = parseTarget(req.url);
       if (url.pathname.startsWith('/api/')) await this.api(req, res, url);
+      else if (url.pathname === INSTRUCTOR_SIGN_IN_PAGE && req.method === 'GET') this.signInPage(req, res);
       else await this.site(req, res, url);
     } catch (err) {
       this.refuse(req, res, err);
@@ -273,6 +334,14 @@ export class ApiServer {
       return sendJson(res, 200, { ok: true, ...this.opts.health() });
     }
     if (parts[1] === 'grades' && parts.length === 2 && method === 'GET') return this.grades(req, res, url);
+    if (parts[1] === 'instructor' && parts.length === 3) return this.instructor(req, res, parts[2]!, method);
+    if (parts[1] === 'me' && parts.length === 2 && method === 'PUT') {
+      if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+      const learner = this.learner(req, res);
+      const body = await readBody(req, SetNameRequest);
+      this.opts.store.setName(learner, body.name);
+      return sendJson(res, 200, { name: body.name });
+    }
     if (parts[1] === 'labs' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'grade')) && method === 'GET') {
       const id = LabId.safeParse(parts[2]);
       const lab = id.success ? this.opts.labs.catalog.get(id.data) : undefined;
@@ -281,7 +350,7 @@ export class ApiServer {
       const learner = this.learner(req, res);
       const progress = this.opts.store.labProgress(learner, lab.id);
       if (!progress) throw new RequestError('not-started', 'You have not started this lab yet.');
-      return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id)));
+      return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id), this.who(learner)));
     }
     if (parts[1] === 'sessions') {
       if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
@@ -290,7 +359,7 @@ export class ApiServer {
       const learner = this.learner(req, res);
       if (parts.length === 2 && method === 'POST') {
         const body = await readBody(req, StartSessionRequest);
-        const session = await this.opts.sessions.start(learner, body.lab);
+        const session = await this.opts.sessions.start(learner, body.lab, addressOf(req));
         return sendJson(res, 201, this.opts.sessions.info(session));
       }
       if (parts.length >= 3) {
@@ -325,7 +394,7 @@ export class ApiServer {
           return sendJson(res, 200, status);
         }
         if (action === 'reset' && method === 'POST') {
-          const fresh = await this.opts.sessions.restart(session.id, learner);
+          const fresh = await this.opts.sessions.restart(session.id, learner, addressOf(req));
           this.opts.labs.runner(fresh.id)?.reset(fresh.hosts);
           return sendJson(res, 201, this.opts.sessions.info(fresh));
         }
@@ -335,14 +404,19 @@ export class ApiServer {
     throw new RequestError('not-found', `No API endpoint at ${url.pathname}.`);
   }
 
-  /** Instructors: every learner's grade in a lab, as JSON or CSV (Bearer token or ?token=). */
+  private who(learner: string): { learnerId: string; name?: string | undefined } {
+    return { learnerId: this.opts.identity.pseudonym(learner), name: this.opts.store.nameOf(learner) };
+  }
+
+  /** Instructors: every learner's grade in a lab, as JSON or CSV (sign-in cookie or bearer token, never a URL). */
   private grades(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? url.searchParams.get('token');
-    if (auth !== this.opts.instructorToken) throw new RequestError('instructor-only', 'Grade export needs the instructor token (printed by the server at start).');
+    if (!this.isInstructor(req)) {
+      throw new RequestError('instructor-only', `Grade export is for instructors: sign in at ${INSTRUCTOR_SIGN_IN_PAGE}, or send Authorization: Bearer <token>.`);
+    }
     const labId = url.searchParams.get('lab');
     const labs = labId ? [this.opts.labs.catalog.get(labId)] : this.opts.labs.catalog.all();
     if (labs.some((l) => !l)) throw new RequestError('unknown-lab', `There is no lab called "${labId}".`);
-    const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
+    const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks, this.who(r.progress.learner))));
     const format = url.searchParams.get('format') ?? 'json';
     if (format === 'csv') {
       res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="vethlab-grades${labId ? '-' + labId : ''}.csv"` });
@@ -351,6 +425,32 @@ export class ApiServer {
     }
     if (format !== 'json') throw new RequestError('bad-format', 'format is json or csv.');
     sendJson(res, 200, grades);
+  }
+
+  /** Sign in (a form post of the token), sign out, or ask whether signed in. */
+  private async instructor(req: IncomingMessage, res: ServerResponse, action: string, method: string): Promise<void> {
+    if (action === 'status' && method === 'GET') return sendJson(res, 200, { signedIn: this.isInstructor(req) });
+    if (method !== 'POST' || (action !== 'sign-in' && action !== 'sign-out')) throw new RequestError('bad-method', `${method} /api/instructor/${action} is not supported.`);
+    if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+    if (action === 'sign-out') {
+      res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, '', 0, 'Strict', '/'));
+      res.writeHead(303, { location: INSTRUCTOR_SIGN_IN_PAGE }).end();
+      return;
+    }
+    const token = await readSignInToken(req);
+    if (!this.opts.identity.isInstructorToken(token)) {
+      this.opts.log.warn({ address: addressOf(req) }, 'instructor sign-in refused');
+      throw new RequestError('instructor-only', 'That is not the instructor token. It is in the data folder (instructor-token) or VETHLAB_INSTRUCTOR_TOKEN.');
+    }
+    this.opts.log.info({ address: addressOf(req) }, 'instructor signed in');
+    res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, this.opts.identity.instructorCookie(), INSTRUCTOR_SESSION_MS / 1000, 'Strict', '/'));
+    res.writeHead(303, { location: INSTRUCTOR_SIGN_IN_PAGE }).end();
+  }
+
+  /** The sign-in page: a form when signed out, the export links when signed in. */
+  private signInPage(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" });
+    res.end(signInHtml(this.isInstructor(req)));
   }
 
   private async site(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

@@ -61,6 +61,7 @@ export interface ServerProcess {
   url: string;
   port: number;
   instance: string;
+  dataDir: string;
   child: ChildProcess;
   /** Everything it printed (log lines are JSON). */
   output(): string;
@@ -114,6 +115,7 @@ export async function spawnLabServer(env: Record<string, string> = {}): Promise<
     url,
     port,
     instance,
+    dataDir,
     child,
     output: () => out,
     rss() {
