@@ -17,6 +17,7 @@ import { emitLab, onLab, sessionStorageKey } from '../lab-bus';
 import {
   ACK_EVERY_BYTES,
   CloseCode,
+  ErrorCode,
   MAX_CLIENT_FRAME_BYTES,
   MAX_COLS,
   MAX_ROWS,
@@ -533,17 +534,17 @@ export class TerminalConnection {
       return;
     }
     switch (msg.code) {
-      case 'taken-over':
+      case ErrorCode.enum['taken-over']:
         this.opts.sink.write(noticeLine(this.texts.takenOver, 'yellow'));
         return this.stop({ kind: 'taken-over' });
-      case 'sandbox-gone':
+      case ErrorCode.enum['sandbox-gone']:
         this.opts.sink.write(noticeLine(msg.message || this.texts.sandboxGone));
         this.forgetSession(this.sessionId);
         return this.stop({ kind: 'sandbox-gone' });
-      case 'forbidden':
+      case ErrorCode.enum['forbidden']:
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'forbidden', message: msg.message });
-      case 'unknown-session':
+      case ErrorCode.enum['unknown-session']:
         // The server forgot the session (it restarted, or the session expired):
         // start a new one once, then attach again. A second time in a row is a real problem.
         if (!this.renewedSession) {
@@ -555,12 +556,12 @@ export class TerminalConnection {
         }
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'failed', message: msg.message });
-      case 'unknown-terminal':
+      case ErrorCode.enum['unknown-terminal']:
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'failed', message: msg.message });
       default:
         // server-shutdown, internal, protocol errors: say so, then reconnect with backoff.
-        this.opts.sink.write(noticeLine(msg.message, msg.code === 'server-shutdown' ? 'yellow' : 'red'));
+        this.opts.sink.write(noticeLine(msg.message, msg.code === ErrorCode.enum['server-shutdown'] ? 'yellow' : 'red'));
         return;
     }
   }
@@ -614,7 +615,7 @@ export class TerminalConnection {
       case CloseCode.unknownSession:
         // No error frame came first (it would have handled this): treat it the same way.
         if (this.sessionId !== null) {
-          this.onServerError({ type: 'error', code: 'unknown-session', message: 'This session is unknown to the lab server.', fatal: true });
+          this.onServerError({ type: 'error', code: ErrorCode.enum['unknown-session'], message: 'This session is unknown to the lab server.', fatal: true });
           if (this.stopped) return;
         }
         break;
