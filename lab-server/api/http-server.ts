@@ -207,6 +207,9 @@ export class ApiServer {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.opts.log.error({ err }, 'request guard failed'));
     });
+    // A client that trickles its headers or body (slowloris) holds a socket for at most this long.
+    this.server.headersTimeout = 20_000;
+    this.server.requestTimeout = 60_000;
     // Bytes Node's HTTP parser cannot read (bad request line, huge headers): a 4xx, a log line, no crash.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

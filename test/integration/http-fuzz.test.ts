@@ -321,6 +321,7 @@ describe('raw-socket fuzz of the HTTP and WebSocket front door', () => {
     const containers = await new Docker().listContainers({ all: true, filters: { label: [`vethlab.instance=${server.instance}`] } });
     expect(containers.map((c) => c.Names.join(','))).toEqual([]);
     const growth = server.rss() - rssBefore;
+    console.log(`http-fuzz: server RSS ${(rssBefore / 1024 ** 2).toFixed(0)} -> ${((rssBefore + growth) / 1024 ** 2).toFixed(0)} MiB`);
     expect(growth, `RSS grew by ${(growth / 1024 ** 2).toFixed(1)} MiB`).toBeLessThan(RSS_GROWTH_BOUND);
   });
 });
