@@ -54,16 +54,21 @@ export interface Section {
 
 /** Servers started by the benchmarks and not closed yet (closed on Ctrl-C). */
 const active = new Set<TestServer>();
-/** Every instance label a benchmark server used, for the leftover check. */
-const labels = new Set<string>();
-let docker: Docker | undefined;
+/** Every instance label a benchmark server used, with its engine, for the leftover check. */
+const labels = new Map<string, Docker>();
+
+/** A run of a section against another engine set-up (e.g. without user namespaces), named by its suffix. */
+export interface Variant {
+  suffix: string;
+  title: string;
+  env: () => Promise<Record<string, string>>;
+}
 
 /** Starts a lab-server, runs fn, and always closes it and sweeps its sandboxes. */
 export async function withServer<T>(env: Record<string, string>, fn: (server: TestServer) => Promise<T>, opts: LabServerOptions = {}): Promise<T> {
   const server = await startTestServer(env, opts);
   active.add(server);
-  labels.add(server.engine.ownLabel);
-  docker = server.engine.docker;
+  labels.set(server.engine.ownLabel, server.engine.docker);
   try {
     return await fn(server);
   } finally {
@@ -111,10 +116,10 @@ export async function sweep(d: Docker, label: string): Promise<number> {
 
 /** Containers still on the engine from any benchmark server; and sandbox containers of every server on the engine. */
 export async function leftovers(): Promise<{ ours: number; anyVethlabSession: number }> {
-  if (!docker) return { ours: 0, anyVethlabSession: 0 };
   let ours = 0;
-  for (const label of labels) ours += (await docker.listContainers({ all: true, filters: { label: [label] } })).length;
-  const any = (await docker.listContainers({ all: true, filters: { label: [LABEL.session] } })).length;
+  let any = 0;
+  for (const [label, docker] of labels) ours += (await docker.listContainers({ all: true, filters: { label: [label] } })).length;
+  for (const docker of new Set(labels.values())) any += (await docker.listContainers({ all: true, filters: { label: [LABEL.session] } })).length;
   return { ours, anyVethlabSession: any };
 }
 

@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import { checkerName } from '../lab-server/sandbox/sandbox-engine';
 import { Learner } from '../test/support/terminal-client';
-import { sleep, withServer, withTimeout, type Section, type SectionResult } from './harness';
+import { sleep, withServer, withTimeout, type Section, type SectionResult, type Variant } from './harness';
 import { figure, mean } from './stats';
 
 const SESSIONS = 3;
@@ -40,11 +40,11 @@ async function memoryOf(docker: Docker, idOrName: string): Promise<Memory> {
   };
 }
 
-export const memory: Section = {
-  name: 'memory',
-  title: `Memory per idle sandbox (n=${SESSIONS}, idle ${IDLE_MS / 1000} s)`,
-  run: () =>
-    withServer({ VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
+export const memoryIn = (v?: Variant): Section => ({
+  name: `memory${v?.suffix ?? ''}`,
+  title: `Memory per idle sandbox (n=${SESSIONS}, idle ${IDLE_MS / 1000} s)${v ? `, ${v.title}` : ''}`,
+  run: async () =>
+    withServer({ ...(await v?.env()), VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
       const started: { learner: Learner; sessionId: string }[] = [];
       try {
         for (let i = 0; i < SESSIONS; i++) {
@@ -75,4 +75,5 @@ export const memory: Section = {
         for (const s of started) await withTimeout(s.learner.endSession(s.sessionId), 60_000, 'DELETE /api/sessions').catch(() => {});
       }
     }),
-};
+});
+export const memory = memoryIn();

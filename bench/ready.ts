@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sandbox } from '../lab-server/sandbox/sandbox-engine';
 import type { TestServer } from '../test/support/lab-server';
-import { finish, startToPrompt, waitUntil, withServer, withTimeout, type Section, type SectionResult } from './harness';
+import { finish, startToPrompt, waitUntil, withServer, withTimeout, type Section, type SectionResult, type Variant } from './harness';
 import { figure, summarize, type Target } from './stats';
 
 const RUNS = 5;
@@ -57,11 +57,11 @@ function samplesOf(r: Runs): Record<string, number[]> {
   return { totalMs: r.total, postMs: r.post, attachMs: r.attach, wsOpenMs: r.wsOpen, shellStartMs: r.shellStart, loginMs: r.login };
 }
 
-export const readyCold: Section = {
-  name: 'ready-cold',
-  title: `Sandbox ready time, cold (pool 0, n=${RUNS})`,
-  run: () =>
-    withServer({ VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
+export const readyColdIn = (v?: Variant): Section => ({
+  name: `ready-cold${v?.suffix ?? ''}`,
+  title: `Sandbox ready time, cold (pool 0, n=${RUNS})${v ? `, ${v.title}` : ''}`,
+  run: async () =>
+    withServer({ ...(await v?.env()), VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
       const r = await promptRuns(server, async () => {});
       // The engine alone: create (container, inner dockerd, checker) until ready.
       const engineMs: number[] = [];
@@ -93,13 +93,14 @@ export const readyCold: Section = {
         notes: ['SandboxEngine.create includes the checker container started beside the sandbox.'],
       };
     }),
-};
+});
+export const readyCold = readyColdIn();
 
-export const readyWarm: Section = {
-  name: 'ready-warm',
-  title: `Sandbox ready time from the warm pool (pool 1, n=${RUNS})`,
-  run: () =>
-    withServer({ VETHLAB_POOL_SIZE: '1' }, async (server): Promise<SectionResult> => {
+export const readyWarmIn = (v?: Variant): Section => ({
+  name: `ready-warm${v?.suffix ?? ''}`,
+  title: `Sandbox ready time from the warm pool (pool 1, n=${RUNS})${v ? `, ${v.title}` : ''}`,
+  run: async () =>
+    withServer({ ...(await v?.env()), VETHLAB_POOL_SIZE: '1' }, async (server): Promise<SectionResult> => {
       const waits: number[] = [];
       const r = await promptRuns(server, async () => {
         const t0 = performance.now();
@@ -112,4 +113,5 @@ export const readyWarm: Section = {
         notes: ['Taking the pooled sandbox starts the refill at once: the next sandbox boots while the measured shell opens (as in real use).'],
       };
     }),
-};
+});
+export const readyWarm = readyWarmIn();

@@ -10,6 +10,8 @@
  *   echo         keystroke -> its echo over the WebSocket                              (n=200, target p99 < 10 ms)
  *   throughput   100 MB of output through the terminal path, lab-server memory         (target >= 20 MB/s)
  *   memory       memory of an idle sandbox                                             (n=3)
+ *   *-no-userns  ready-cold, ready-warm and memory again on an engine without user
+ *                namespaces (bench/rootful-engine.ts): the cost of containment, side by side
  *   green        command -> task green on the page                                     (n=5, target < 1 s)
  *
  * Every section closes its server (which removes its sandboxes) and sweeps
@@ -20,16 +22,21 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { engineCliEnv } from '../lab-server/sandbox/docker';
 import path from 'node:path';
 import { echo } from './echo';
 import { green } from './green';
 import { closeAll, leftovers, type Section, type SectionResult } from './harness';
-import { memory } from './memory';
-import { readyCold, readyWarm } from './ready';
+import { memory, memoryIn } from './memory';
+import { readyCold, readyColdIn, readyWarm, readyWarmIn } from './ready';
+import { rootfulEnv } from './rootful-engine';
 import { formatNumber, formatTarget, renderTable } from './stats';
 import { throughput } from './throughput';
 
-const SECTIONS: Section[] = [readyCold, readyWarm, echo, throughput, memory, green];
+/** The same sandboxes without user namespaces: what containment costs, measured in the same run. */
+const noUserns = { suffix: '-no-userns', title: 'WITHOUT user namespaces (the engine before containment, for comparison)', env: rootfulEnv };
+
+const SECTIONS: Section[] = [readyCold, readyColdIn(noUserns), readyWarm, readyWarmIn(noUserns), echo, throughput, memory, memoryIn(noUserns), green];
 
 interface Outcome {
   name: string;
@@ -56,7 +63,7 @@ function cpuTimes(): { busy: number; total: number } {
 function machine(): Record<string, string | number> {
   let dockerVersion = '?';
   try {
-    dockerVersion = execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    dockerVersion = execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 10_000, env: engineCliEnv() }).trim();
   } catch {
     // reported as ?
   }

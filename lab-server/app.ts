@@ -11,7 +11,7 @@ import type { Config } from './config';
 import { LabCatalog } from './labs/catalog';
 import { LabService } from './labs/lab-service';
 import { createLogger, type Logger } from './log';
-import { connectDocker, pingEngine } from './sandbox/docker';
+import { connectDocker, ContainmentError, engineContainment, NO_USERNS_OPT_OUT, pingEngine } from './sandbox/docker';
 import { sandboxImageTag } from './sandbox/image';
 import { SandboxEngine } from './sandbox/sandbox-engine';
 import { SandboxPool } from './sandbox/sandbox-pool';
@@ -62,15 +62,21 @@ export interface LabServerOptions {
 
 export async function createLabServer(config: Config, opts: LabServerOptions = {}): Promise<LabServer> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const docker = connectDocker();
+  const docker = connectDocker(config.engine);
   await pingEngine(docker);
+  // A learner is root in the sandbox: only a user-namespaced engine keeps that root off the machine.
+  const containment = await engineContainment(docker);
+  if (!containment.userns) {
+    if (!config.unsafeRootSandboxes) throw new ContainmentError(containment, config.engine);
+    log.warn({ engine: config.engine }, `UNSAFE: sandboxes run without a user namespace (${NO_USERNS_OPT_OUT.name}): every learner is root on this machine`);
+  }
   const image = sandboxImageTag();
   try {
     await docker.getImage(image).inspect();
   } catch {
     throw new ImageMissingError(image);
   }
-  const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, log });
+  const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, userns: containment.userns, log });
   const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
   const pool = new SandboxPool(engine, { size: config.poolSize, ttlMs: config.ttlMs, log });
   const catalog = opts.catalog ?? LabCatalog.load();

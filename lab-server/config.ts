@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { dockerEndpoint, NO_USERNS_OPT_OUT } from './sandbox/docker';
 import { defaultMaxSandboxes } from './sessions/admission';
 
 const duration = z
@@ -50,6 +51,8 @@ const Env = z.object({
     .default('')
     .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
   VETHLAB_INSTRUCTOR_TOKEN: z.string().min(12, 'at least 12 characters').optional(),
+  VETHLAB_ENGINE: z.string().regex(/^(unix|tcp):\/\/\S+$/, 'unix:///path/to/docker.sock or tcp://host:port').optional(),
+  VETHLAB_UNSAFE_ROOT_SANDBOXES: z.string().optional(),
   VETHLAB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -80,6 +83,10 @@ export interface Config {
   /** Bearer token for grade export; made and kept in the data folder if unset. */
   instructorToken: string | undefined;
   logLevel: string;
+  /** The engine that runs sandboxes (vethlab's own user-namespaced dockerd unless VETHLAB_ENGINE says otherwise). */
+  engine: string;
+  /** The loud opt-out: run sandboxes on an engine without user namespaces (learners are root on the machine). */
+  unsafeRootSandboxes: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.cwd()): Config {
@@ -117,5 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     instructorToken: e.VETHLAB_INSTRUCTOR_TOKEN,
     publicUrl: e.VETHLAB_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.VETHLAB_LOG_LEVEL,
+    engine: dockerEndpoint({ VETHLAB_ENGINE: e.VETHLAB_ENGINE }),
+    unsafeRootSandboxes: e.VETHLAB_UNSAFE_ROOT_SANDBOXES === NO_USERNS_OPT_OUT.value,
   };
 }

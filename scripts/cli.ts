@@ -23,8 +23,6 @@ const [mode = 'start', ...rest] = process.argv.slice(2);
 async function setup(opts: { site: boolean; browser: boolean }): Promise<void> {
   console.log('vethlab setup');
   const docker = await ensureEngine();
-  // Multi-host labs move a link's ends into sandboxes with the host's `ip`.
-  await aptInstall(['iproute2'], 'multi-host labs');
   await ensureImages(docker);
   if (opts.browser) await aptInstall(['chromium', 'fonts-liberation', 'fonts-wqy-microhei'], 'the browser tests');
   if (opts.site) await ensureSite();

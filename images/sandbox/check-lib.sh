@@ -1,42 +1,78 @@
 #!/bin/bash
-# vethlab check primitives. Runs in the CHECKER container (the project's own
-# image, sharing the sandbox's network and PID namespaces), never with the
-# sandbox's binaries, so a learner who replaces `ip` or `docker` in the
-# sandbox changes nothing here. Each primitive returns 0 (pass) or 1 and,
-# on failure, prints one line "@reason-key|arg|arg" that the lab-server
-# turns into a sentence in the learner's language.
+# vethlab check primitives. Runs in the CHECKER container: the project's own
+# image, in the machine's PID namespace, outside every namespace the learner
+# has (the learner can neither see nor enter it), and inside the sandbox's
+# user and network namespaces (the lab-server's executor enters them: root
+# there, an unprivileged uid on the machine). Other places are entered from
+# there with the checker's own binaries, never the sandbox's. Each primitive
+# returns 0 (pass) or 1 and, on failure, prints one line
+# "@reason-key|arg|arg" that the lab-server turns into a sentence in the
+# learner's language.
 # Arguments come as name=value pairs (local "$@").
 
-SANDBOX_ROOT=/proc/1/root
-export DOCKER_HOST=unix://$SANDBOX_ROOT/run/docker.sock
+. /opt/vethlab/check-guard.sh
+# A PID reused after the sandbox went away must not be checked as the sandbox.
+[[ $SANDBOX_CG == *"${VETHLAB_SANDBOX_ID:?the lab-server passes the sandbox id}"* ]] || { echo "@sandbox-gone"; exit 1; }
+SANDBOX_ROOT=/proc/$VETHLAB_SANDBOX_PID/root
+VL_IN_ROOT=/opt/vethlab/bin/vl-in-root
+# `docker` and `nsenter` are the checker's guarded wrappers (/opt/vethlab/bin).
+export PATH=/opt/vethlab/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 fail() { local IFS='|'; echo "@$*"; return 1; }
 # Extra facts for the runner (e.g. a rule's packet counter): "@@value N".
 fact() { echo "@@$1 $2"; }
+
+# The machine PID of a process the sandbox's own engine names by its PID in
+# the sandbox: only a process of the sandbox's subtree with that PID counts.
+sandbox_host_pid() { # pid-in-sandbox
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  local files=()
+  mapfile -t files < <(grep -lsE "^[0-9]+:${SANDBOX_CG_KEY}:${SANDBOX_CG}(/|\$)" /proc/[0-9]*/cgroup | sed 's/cgroup$/status/')
+  [ ${#files[@]} -gt 0 ] || return 1
+  awk -v want="$1" '/^NSpid:/ { if ($3 == want) { split(FILENAME, a, "/"); print a[3]; found = 1; exit } } END { exit !found }' "${files[@]}" 2>/dev/null
+}
+
+# The machine PID of an inner container's main process (empty if not running).
+ctr_pid() { # container
+  local info id p
+  info=$(docker inspect -f '{{.Id}} {{if .State.Running}}{{.State.Pid}}{{end}}' "$1" 2>/dev/null) || return 1
+  read -r id p <<<"$info"
+  [[ $id =~ ^[0-9a-f]{64}$ && $p =~ ^[1-9][0-9]*$ ]] || return 1
+  sandbox_host_pid "$p"
+}
+
+# Does the sandbox have an `ip netns` namespace of this name?
+netns_exists() { [[ $1 =~ ^[A-Za-z0-9_.-]+$ ]] && "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$1" true; }
+
+# Runs a command in a file of the sandbox (or of a process's root): "{}" in its arguments is that file.
+in_root() { # machine-pid path cmd...
+  local pid=$1 file=$2; shift 2
+  "$VL_IN_ROOT" "/proc/$pid/root" "$file" "$@"
+}
 
 # Run a command in a place: the sandbox itself, an `ip netns` namespace, or an
 # inner container's network namespace.
 in_place() { # netns container -- cmd...
   local ns=$1 ctr=$2; shift 3
   if [ -n "$ns" ]; then
-    [ -e "$SANDBOX_ROOT/run/netns/$ns" ] || { fail netns-missing "$ns"; return 2; }
-    nsenter --net="$SANDBOX_ROOT/run/netns/$ns" "$@"
+    netns_exists "$ns" || { fail netns-missing "$ns"; return 2; }
+    "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$ns" nsenter --net={} "$@"
   elif [ -n "$ctr" ]; then
     local pid
-    pid=$(docker inspect -f '{{if .State.Running}}{{.State.Pid}}{{end}}' "$ctr" 2>/dev/null)
-    [ -n "$pid" ] && [ "$pid" != 0 ] || { fail container-not-running "$ctr"; return 2; }
+    pid=$(ctr_pid "$ctr")
+    [ -n "$pid" ] || { fail container-not-running "$ctr"; return 2; }
     nsenter -t "$pid" -n "$@"
   else
-    "$@"
+    "$@" # the job already runs in the sandbox's network namespace
   fi
 }
 
 # The inode of a place's network namespace: tells two namespaces apart.
 ns_inode() { # netns container
-  if [ -n "$1" ]; then stat -L -c %i "$SANDBOX_ROOT/run/netns/$1" 2>/dev/null
+  if [ -n "$1" ]; then netns_exists "$1" && "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$1" stat -L -c %i {} 2>/dev/null
   elif [ -n "$2" ]; then
-    local pid; pid=$(docker inspect -f '{{.State.Pid}}' "$2" 2>/dev/null) && stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null
-  else stat -L -c %i /proc/self/ns/net
+    local pid; pid=$(ctr_pid "$2") && [ -n "$pid" ] && stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null
+  else stat -L -c %i "/proc/$VETHLAB_SANDBOX_PID/ns/net"
   fi
 }
 
@@ -46,7 +82,7 @@ place_name() { # for reasons
 
 vl_netns() {
   local name= lo_up=; local "$@"
-  [ -e "$SANDBOX_ROOT/run/netns/$name" ] || { fail netns-missing "$name"; return; }
+  netns_exists "$name" || { fail netns-missing "$name"; return; }
   if [ "$lo_up" = true ]; then
     in_place "$name" "" -- ip -j link show dev lo | jq -e '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
   fi
@@ -119,9 +155,8 @@ vl_route() {
 
 vl_sysctl() {
   local at_netns= at_container= key= value=; local "$@"
-  # /proc/sys/net shows the namespace its proc was mounted in: read it from a
-  # proc mounted afresh inside the place's namespace.
-  local v; v=$(in_place "$at_netns" "$at_container" -- unshare -m sh -c 'mount -t proc proc /proc && cat "/proc/sys/$1"' sh "${key//.//}" 2>/dev/null) || true
+  # /proc/sys/net shows the network namespace of the process that reads it.
+  local v; v=$(in_place "$at_netns" "$at_container" -- cat "/proc/sys/${key//.//}" 2>/dev/null) || true
   case "$v" in @*) echo "$v"; return 1 ;; esac
   [ "$v" = "$value" ] || { fail sysctl "$key" "$value" "${v:-?}"; return; }
 }
@@ -207,10 +242,10 @@ vl_http() {
 # (only Docker's embedded 127.0.0.11: nothing else is ever queried).
 resolve_in() { # container name -> prints address
   local ctr=$1 name=$2 pid
-  pid=$(docker inspect -f '{{if .State.Running}}{{.State.Pid}}{{end}}' "$ctr" 2>/dev/null)
+  pid=$(ctr_pid "$ctr")
   [ -n "$pid" ] || return 2
-  awk -v n="$name" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == n) { print $1; exit } }' "/proc/$pid/root/etc/hosts" 2>/dev/null | grep . && return 0
-  if grep -q '^nameserver 127.0.0.11' "/proc/$pid/root/etc/resolv.conf" 2>/dev/null; then
+  in_root "$pid" /etc/hosts awk -v n="$name" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == n) { print $1; exit } }' {} 2>/dev/null | grep . && return 0
+  if in_root "$pid" /etc/resolv.conf grep -q '^nameserver 127.0.0.11' {} 2>/dev/null; then
     nsenter -t "$pid" -n dig +short +time=1 +tries=1 @127.0.0.11 "$name" A 2>/dev/null | grep -E '^[0-9.]+$' | head -n1 | grep .
     return
   fi

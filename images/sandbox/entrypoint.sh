@@ -9,11 +9,13 @@ fail() { echo "vethlab: FAILED: $*"; exit 1; }
 # 1. cgroups. The container has a private cgroup namespace but the engine mounts
 # the v1 hierarchies read-only. Mount them again so the inner runc can create
 # child cgroups; they show only this container's subtree (the host's
-# release_agent is never visible).
+# release_agent is never visible). Only mounts under /sys/fs/cgroup/: the sysfs
+# anchor (below) brings the machine's own cgroup mounts along, never touched.
 if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts; then
   mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
   while read -r _ dir fstype opts _; do
     [ "$fstype" = cgroup ] || continue
+    case "$dir" in /sys/fs/cgroup/*) ;; *) continue ;; esac
     sub=""
     for o in ${opts//,/ }; do
       case "$o" in
@@ -24,8 +26,10 @@ if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts; then
     done
     umount "$dir" && mount -t cgroup -o "$sub" cgroup "$dir" || fail "remount cgroup $dir ($sub)"
   done < <(grep ' cgroup ' /proc/self/mounts)
+  probe=/sys/fs/cgroup/pids/cgroup.procs
 else
   mount -o remount,rw /sys/fs/cgroup || fail "remount cgroup2"
+  probe=/sys/fs/cgroup/cgroup.procs
 fi
 
 # 2. Storage. The image is read-only (--read-only); everything the learner or
@@ -64,6 +68,13 @@ mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/n
 mkdir -p /var/log
 if [ -f /opt/vethlab/images/store.tar ] && [ ! -e /var/lib/docker/image ]; then
   tar --xattrs --xattrs-include='*' --numeric-owner -C /var/lib/docker -xf /opt/vethlab/images/store.tar || fail "unpack the preloaded images"
+fi
+# In a user namespace the inner runc may create child cgroups only once the
+# lab-server has handed this sandbox its own cgroup directories (never the
+# limit files): wait for that, seen as their owner becoming this namespace's root.
+if ! grep -qE '^ +0 +0 ' /proc/self/uid_map; then
+  for _ in $(seq 1 600); do [ "$(stat -c %u "$probe")" = 0 ] && break; sleep 0.05; done
+  [ "$(stat -c %u "$probe")" = 0 ] || fail "the lab-server did not delegate this sandbox's cgroups"
 fi
 dockerd --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
 for _ in $(seq 1 600); do

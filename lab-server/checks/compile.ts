@@ -117,7 +117,8 @@ export function leafCommand(p: Primitive): string {
     case 'listening':
       return ['vl_listening', ...placeArgs('at', p.at), ...kv('port', p.port), ...kv('process', p.process)].join(' ');
     case 'shell':
-      return `bash -c ${sq(p.run)}`;
+      // A shell of its own (an `exit` ends the check only), with the primitives and guarded tools at hand.
+      return `bash -c ${sq(`source /opt/vethlab/check-lib.sh\n${p.run}`)}`;
   }
 }
 
@@ -129,18 +130,21 @@ export interface LeafJob {
 }
 
 /**
- * One script that runs every job in parallel (each under its own time
- * limit) and prints, per job, "<<<leaf ID RC>>>" followed by its output.
+ * One script that runs every job in parallel, each under its own time limit
+ * (in the sandbox's user and network namespaces, entered by the executor), and prints per job one line
+ * "<<<leaf ID RC BASE64>>>", BASE64 being the job's last output lines: text
+ * a learner controls (an HTTP body, a hosts file) can never forge another
+ * job's result line. Runs in the checker, whose files the learner cannot reach.
  */
 export function hostScript(jobs: LeafJob[]): string {
-  const lines = ['source /opt/vethlab/check-lib.sh', 'd=$(mktemp -d)'];
+  const lines = ['source /opt/vethlab/check-lib.sh || exit 1', 'd=$(mktemp -d)'];
   for (const j of jobs) {
     const env = j.answer !== undefined ? `ANSWER=${sq(j.answer)} ` : '';
     const body = `source /opt/vethlab/check-lib.sh; ${j.command}`;
     lines.push(`( ${env}timeout -s KILL ${j.timeoutSec} bash -c ${sq(body)} >"$d/${j.id}" 2>&1; echo $? >"$d/${j.id}.rc" ) &`);
   }
   lines.push('wait');
-  for (const j of jobs) lines.push(`echo "<<<leaf ${j.id} $(cat "$d/${j.id}.rc")>>>"; tail -n 5 "$d/${j.id}"`);
+  for (const j of jobs) lines.push(`echo "<<<leaf ${j.id} $(cat "$d/${j.id}.rc") $(tail -n 5 "$d/${j.id}" | base64 -w0)>>>"`);
   lines.push('rm -rf "$d"');
   return lines.join('\n');
 }
@@ -148,11 +152,13 @@ export function hostScript(jobs: LeafJob[]): string {
 /** Parses hostScript output into results by job id. */
 export function parseResults(output: string, jobs: LeafJob[], shellReasons: Map<number, Text | undefined>): Map<number, LeafResult> {
   const results = new Map<number, LeafResult>();
-  const parts = output.split(/^<<<leaf (\d+) (\d+)>>>$/m);
-  for (let i = 1; i + 2 <= parts.length; i += 3) {
-    const id = Number(parts[i]);
-    const rc = Number(parts[i + 1]);
-    const body = (parts[i + 2] ?? '').split('\n').filter(Boolean);
+  const ids = new Set(jobs.map((j) => j.id));
+  for (const m of output.matchAll(/^<<<leaf (\d+) (\d+) ([A-Za-z0-9+/=]*)>>>$/gm)) {
+    const id = Number(m[1]);
+    const rc = Number(m[2]);
+    // One line per job: a second line for the same id is not the script's.
+    if (!ids.has(id) || results.has(id)) continue;
+    const body = Buffer.from(m[3] ?? '', 'base64').toString('utf8').split('\n').filter(Boolean);
     const facts: Record<string, number> = {};
     let reason: Reason | undefined;
     for (const line of body) {

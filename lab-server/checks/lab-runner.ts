@@ -52,11 +52,19 @@ export class CheckExecutor {
     readonly limiter = new PriorityLimiter(Infinity),
   ) {}
 
-  /** Runs a command in the sandbox's checker (recreated if a learner killed it), within the limiter. */
+  /**
+   * Runs a command in the sandbox's checker (recreated if it is gone), within
+   * the limiter. The command runs in the sandbox's user and network
+   * namespaces (root there, an unprivileged uid on the machine), in the
+   * checker's own file system and PID namespace, told which sandbox it reads:
+   * the machine PID of the sandbox's init and its container id.
+   */
   async exec(sandbox: Sandbox, cmd: string[], timeoutMs: number, interactive = true): Promise<ExecResult> {
     return this.limiter.run(interactive, async () => {
       await this.engine.ensureChecker(sandbox);
-      return this.engine.exec(checkerName(sandbox.name), cmd, { timeoutMs });
+      const pid = await this.engine.sandboxPid(sandbox);
+      const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandbox.containerId}`];
+      return this.engine.exec(checkerName(sandbox.name), this.engine.checkerCommand(pid, cmd), { timeoutMs, env });
     });
   }
 

@@ -99,8 +99,8 @@ export class LabService {
     for (const [host, sandbox] of session.hosts) {
       let ok = false;
       try {
-        const probe = 'DOCKER_HOST=unix:///proc/1/root/run/docker.sock docker version --format "{{.Server.Version}}"';
-        const r = await this.executor.exec(sandbox, ['sh', '-c', probe], 4000, false);
+        const probe = 'source /opt/vethlab/check-lib.sh && docker version --format "{{.Server.Version}}"';
+        const r = await this.executor.exec(sandbox, ['bash', '-c', probe], 4000, false);
         ok = r.exitCode === 0;
       } catch {
         ok = false;

@@ -1,9 +1,11 @@
 /**
- * SandboxEngine owns the sandbox containers on the Docker engine: create one
- * (with the verified DinD flag set: no --privileged, a private cgroup
- * namespace, no network, a read-only image and a memory-backed disk of fixed
- * size), wait until its inner engine answers,
- * run commands and shells in it, list and remove them. It knows nothing of
+ * SandboxEngine owns the sandbox containers on vethlab's sandbox engine:
+ * create one (user-namespaced, no --privileged, the project's capabilities
+ * and seccomp profile, a private cgroup namespace with its own cgroups
+ * delegated, no network, a read-only image and a memory-backed disk of fixed
+ * size), wait until its inner engine answers, run commands and shells in it,
+ * list and remove them; and its checker, the container that reads the
+ * sandbox's state from outside the learner's reach. It knows nothing of
  * learners or labs beyond the labels it writes.
  */
 import os from 'node:os';
@@ -11,6 +13,8 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PriorityLimiter } from '../limiter';
 import type { Logger } from '../log';
+import { delegateCgroups } from './cgroup-delegation';
+import { CHECKER_SECCOMP_PROFILE, SANDBOX_CAPS, seccompOption, UNSAFE_ROOT_CHECKER_CAPS } from './confinement';
 
 export const LABEL = {
   /** Which lab-server owns the sandbox: servers (and test runs) never touch each other's. */
@@ -22,6 +26,8 @@ export const LABEL = {
   lab: 'vethlab.lab',
   learner: 'vethlab.learner',
   pool: 'vethlab.pool',
+  /** On a checker: the id of the sandbox it reads. */
+  sandbox: 'vethlab.sandbox',
   created: 'vethlab.created',
   expires: 'vethlab.expires',
 } as const;
@@ -42,6 +48,15 @@ const SMALL_LOG = { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '
 
 /** Where the sandbox's disk is mounted; the entrypoint lays the writable directories over it. */
 export const SANDBOX_DISK = '/vethlab/disk';
+
+/**
+ * A recursive bind of the machine's sysfs. In a user namespace the kernel
+ * lets `ip netns exec` mount a fresh sysfs only where a fully visible one is
+ * mounted already (fs/namespace.c, mount_too_revealing), and Docker's own
+ * /sys is read-only. Its files stay the machine's root's: readable, never
+ * writable, to the sandbox's root.
+ */
+export const SYSFS_ANCHOR = '/vethlab/sysfs-anchor';
 
 export interface SandboxSpec {
   sessionId: string;
@@ -99,6 +114,12 @@ export interface SandboxEngineOptions {
   limits: SandboxLimits;
   runtime?: string | undefined;
   readyTimeoutMs?: number;
+  /**
+   * The engine remaps user namespaces (the default, and what the server
+   * insists on unless the operator's loud opt-out is set). Without them the
+   * checker needs capabilities of its own on the machine to enter a sandbox.
+   */
+  userns?: boolean;
   /** Sandboxes booting at once (default: two per core, as part of a boot waits); a learner’s go ahead of the pool’s. */
   concurrentBoots?: number;
   log: Logger;
@@ -112,6 +133,7 @@ export class SandboxEngine {
    * at once and the average wait halves.
    */
   private readonly boots: PriorityLimiter;
+  private readonly pids = new Map<string, number>();
 
   constructor(
     readonly docker: Docker,
@@ -152,10 +174,13 @@ export class SandboxEngine {
           // Never a route off the machine: the sandbox's "internet" lives in namespaces inside it.
           NetworkMode: 'none',
           CgroupnsMode: 'private',
-          // --privileged fails on this VM kind and is looser anyway (DESIGN.md).
-          CapAdd: ['ALL'],
-          CapDrop: ['SYS_RESOURCE', 'SYS_MODULE'],
-          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+          // The engine remaps user namespaces: root here is an unprivileged uid on the
+          // machine, and these capabilities act on the sandbox's own namespaces only.
+          CapDrop: ['ALL'],
+          CapAdd: [...SANDBOX_CAPS],
+          SecurityOpt: [seccompOption(), 'apparmor=unconfined'],
+          // Only a user namespace needs the anchor (and only there is it read-only to root). -v binds are recursive.
+          ...(this.userns ? { Binds: [`/sys:${SYSFS_ANCHOR}:rw`] } : {}),
           // Disk quota without kernel quota support (this kernel has none): the
           // image is read-only and every write lands on a size-limited tmpfs,
           // charged to the sandbox's memory. Nothing a learner writes reaches
@@ -177,7 +202,11 @@ export class SandboxEngine {
       const created = await this.docker.createContainer(options);
       container = created;
       await created.start();
-      await this.waitReady(created);
+      const ready = this.waitReady(created);
+      // The entrypoint waits for its cgroups before it starts the inner engine.
+      const pid = (await created.inspect()).State.Pid;
+      await delegateCgroups(pid);
+      await ready;
       await this.createChecker(name, created.id, labels);
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
@@ -199,9 +228,12 @@ export class SandboxEngine {
   }
 
   /**
-   * The checker: a container of the project's own image that shares the
-   * sandbox's network and PID namespaces. Checks run here, with binaries the
-   * learner cannot replace and files the learner cannot read.
+   * The checker: a container of the project's own image, outside every
+   * namespace the learner has. It runs in the machine's user and PID
+   * namespaces (the learner, in a child PID namespace, cannot see its
+   * processes, files or results) with no network and no capabilities of its
+   * own, and enters the sandbox's user and network namespaces from there,
+   * with binaries the learner cannot replace (images/sandbox/check-lib.sh).
    */
   private async createChecker(sandboxName: string, sandboxId: string, labels: Record<string, string>): Promise<string> {
     const name = checkerName(sandboxName);
@@ -213,25 +245,49 @@ export class SandboxEngine {
       name,
       Image: this.opts.image,
       Entrypoint: ['sleep', 'infinity'],
-      Labels: { ...labels, [LABEL.role]: 'checker' },
+      Labels: { ...labels, [LABEL.role]: 'checker', [LABEL.sandbox]: sandboxId },
+      Env: ['LANG=C.UTF-8', 'PATH=/opt/vethlab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       HostConfig: {
-        NetworkMode: `container:${sandboxId}`,
-        PidMode: `container:${sandboxId}`,
-        // setns into the sandbox's namespaces, read iptables, reach /proc/1/root.
-        CapAdd: ['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'],
-        SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+        UsernsMode: 'host',
+        PidMode: 'host',
+        CgroupnsMode: 'host',
+        NetworkMode: 'none',
+        // No capabilities on the machine at all (confinement.ts, CHECKER_CAPS).
+        CapDrop: ['ALL'],
+        ...(this.userns ? {} : { CapAdd: [...UNSAFE_ROOT_CHECKER_CAPS] }),
+        SecurityOpt: [seccompOption(CHECKER_SECCOMP_PROFILE), 'apparmor=unconfined', 'no-new-privileges'],
         Memory: 256 * 1024 ** 2,
         PidsLimit: 256,
-        // The learner shares its PID namespace and so reaches its root via
-        // /proc/<pid>/root: read-only, so checks cannot be tampered with and
-        // nothing is written to the machine's disk through it.
         ReadonlyRootfs: true,
         Tmpfs: { '/run': 'size=8m', '/tmp': 'size=16m' },
         LogConfig: SMALL_LOG,
-      },
+      } as Docker.HostConfig,
     });
     await checker.start();
     return checker.id;
+  }
+
+  private get userns(): boolean {
+    return this.opts.userns ?? true;
+  }
+
+  /**
+   * A command as the checker runs it: inside the sandbox's user and network
+   * namespaces (root there, an unprivileged uid on the machine), from the
+   * checker's own file system and PID namespace.
+   */
+  checkerCommand(sandboxPid: number, cmd: string[]): string[] {
+    return ['/usr/bin/nsenter', ...(this.userns ? ['-U'] : []), '-n', '-t', String(sandboxPid), '--', ...cmd];
+  }
+
+  /** The sandbox's init as a machine PID (what the checker enters from outside), cached while it runs. */
+  async sandboxPid(sandbox: Pick<Sandbox, 'containerId'>, fresh = false): Promise<number> {
+    const cached = this.pids.get(sandbox.containerId);
+    if (cached && !fresh) return cached;
+    const info = await this.docker.getContainer(sandbox.containerId).inspect();
+    if (!info.State.Running || !info.State.Pid) throw new Error('the sandbox is not running');
+    this.pids.set(sandbox.containerId, info.State.Pid);
+    return info.State.Pid;
   }
 
   /** Recreates a sandbox's checker if it is gone (a learner can kill its processes). */
@@ -348,6 +404,7 @@ export class SandboxEngine {
   }
 
   private async removeByName(name: string, containerId?: string): Promise<void> {
+    if (containerId) this.pids.delete(containerId);
     await this.removeContainer(checkerName(name));
     if (containerId) await this.removeContainer(containerId);
   }
@@ -362,7 +419,7 @@ export class SandboxEngine {
   }
 
   /** Runs a command to completion without a TTY (checks, tests), killed at the time limit. */
-  async exec(containerId: string, cmd: string[], opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+  async exec(containerId: string, cmd: string[], opts: { timeoutMs?: number; stdin?: string; env?: string[] } = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const container = this.docker.getContainer(containerId);
     // `timeout` inside the sandbox kills the process itself, not just our wait for it.
@@ -373,6 +430,7 @@ export class SandboxEngine {
       AttachStderr: true,
       AttachStdin: opts.stdin !== undefined,
       Tty: false,
+      ...(opts.env ? { Env: opts.env } : {}),
     });
     const stream = await exec.start({ hijack: true, stdin: opts.stdin !== undefined });
     const out = new PassThrough();

@@ -13,6 +13,7 @@ import cliProgress from 'cli-progress';
 import type Docker from 'dockerode';
 import pino from 'pino';
 import { IMAGE_REPO, RECIPE_DIR, recipeHash, rootfsHash, sandboxImageTag } from '../../lab-server/sandbox/image';
+import { engineCliEnv } from '../../lab-server/sandbox/docker';
 import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
 import { aptInstall, done, run, SetupError, step } from './run';
 
@@ -121,6 +122,11 @@ async function applyOverlay(root: string): Promise<void> {
   put('sandbox/bashrc', 'root/.bashrc');
   put('sandbox/motd', 'etc/motd');
   put('sandbox/check-lib.sh', 'opt/vethlab/check-lib.sh');
+  put('sandbox/check-guard.sh', 'opt/vethlab/check-guard.sh');
+  // The checker's own tools, first on its PATH (the sandbox never runs them).
+  put('sandbox/vl-in-root', 'opt/vethlab/bin/vl-in-root', 0o755);
+  put('sandbox/checker-docker', 'opt/vethlab/bin/docker', 0o755);
+  put('sandbox/checker-nsenter', 'opt/vethlab/bin/nsenter', 0o755);
   step('building the inner images (nginx, busybox)');
   await run('bash', [path.join(RECIPE_DIR, 'inner/build.sh'), root, path.join(root, 'opt/vethlab/images')], { onLine: () => {} });
 }
@@ -128,7 +134,7 @@ async function applyOverlay(root: string): Promise<void> {
 async function importImage(root: string, tag: string): Promise<void> {
   const changes = ['ENTRYPOINT ["/usr/local/sbin/vethlab-entrypoint"]', 'ENV LANG=C.UTF-8', `LABEL vethlab.recipe=${recipeHash()}`];
   const script = 'set -o pipefail; tar --numeric-owner -C "$1" --exclude=./.vethlab-complete -c . | docker import "${@:3}" - "$2"';
-  await run('bash', ['-c', script, 'import', root, tag, ...changes.flatMap((c) => ['-c', c])], { onLine: () => {} });
+  await run('bash', ['-c', script, 'import', root, tag, ...changes.flatMap((c) => ['-c', c])], { onLine: () => {}, env: engineCliEnv() });
 }
 
 /** Where the seeded inner image store goes in the image; the entrypoint unpacks it. */
@@ -156,11 +162,11 @@ async function seedInnerStore(docker: Docker, base: string, tag: string, cacheDi
     // (Its pid file goes when it has exited; the process stays a zombie under sleep.)
     const stop = await engine.exec(sandbox.containerId, ['bash', '-c', 'pkill -x dockerd; while [ -e /var/run/docker.pid ]; do sleep 0.1; done'], { timeoutMs: 30_000 });
     if (stop.exitCode !== 0) throw new SetupError(`could not stop the seeding sandbox's inner engine: ${stop.stderr.trim()}`);
-    await run('bash', ['-c', 'set -o pipefail; docker exec "$1" tar --xattrs --xattrs-include="*" --numeric-owner -C /var/lib/docker -cf - image overlay2 > "$2"', 'seed', sandbox.name, store], { onLine: () => {} });
+    await run('bash', ['-c', 'set -o pipefail; docker exec "$1" tar --xattrs --xattrs-include="*" --numeric-owner -C /var/lib/docker -cf - image overlay2 > "$2"', 'seed', sandbox.name, store], { onLine: () => {}, env: engineCliEnv() });
     container = await docker.createContainer({ Image: base, Entrypoint: ['true'] });
-    await run('docker', ['cp', store, `${container.id}:${STORE_IN_IMAGE}`], { onLine: () => {} });
+    await run('docker', ['cp', store, `${container.id}:${STORE_IN_IMAGE}`], { onLine: () => {}, env: engineCliEnv() });
     // commit keeps the base image's config; only the entrypoint of this throwaway container is put back.
-    await run('docker', ['commit', '--change', 'ENTRYPOINT ["/usr/local/sbin/vethlab-entrypoint"]', '--change', 'CMD []', container.id, tag], { onLine: () => {} });
+    await run('docker', ['commit', '--change', 'ENTRYPOINT ["/usr/local/sbin/vethlab-entrypoint"]', '--change', 'CMD []', container.id, tag], { onLine: () => {}, env: engineCliEnv() });
   } finally {
     await engine.remove(sandbox);
     if (container) await container.remove({ force: true }).catch(() => {});
@@ -187,10 +193,11 @@ export async function ensureImages(docker: Docker): Promise<string> {
   await seedInnerStore(docker, base, tag, path.dirname(root));
   await docker.getImage(base).remove().catch(() => {});
   await docker.getImage(tag).tag({ repo: IMAGE_REPO, tag: 'latest' });
-  // Older recipes' images only take disk space (those still in use stay).
+  // Older recipes' images only take disk space (those still in use stay). Only
+  // those a day old: another checkout on this machine may be using a newer one.
   const old = await docker.listImages({ filters: { reference: [`${IMAGE_REPO}:*`] } });
   for (const img of old) {
-    if (img.RepoTags?.some((t) => t === tag)) continue;
+    if (img.RepoTags?.some((t) => t === tag) || Date.now() / 1000 - img.Created < 24 * 3600) continue;
     await docker.getImage(img.Id).remove().catch(() => {});
   }
   done(`sandbox image ${tag} built in ${Math.round((Date.now() - started) / 1000)} s`);

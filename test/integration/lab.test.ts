@@ -38,7 +38,7 @@ tasks:
     check:
       kind: shell
       run: |
-        pid=$(docker inspect -f '{{.State.Pid}}' web)
+        pid=$(ctr_pid web)
         # netlink, not /sys: sysfs shows the namespace it was mounted in.
         idx=$(nsenter -t "$pid" -n ip -j link show eth0 | jq '.[0].link_index')
         [ "$(ip -j link show "$ANSWER" 2>/dev/null | jq '.[0].ifindex')" = "$idx" ]

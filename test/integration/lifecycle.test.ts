@@ -8,13 +8,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import Docker from 'dockerode';
+import { connectDocker } from '../../lab-server/sandbox/docker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkerName } from '../../lab-server/sandbox/sandbox-engine';
 import { Learner } from '../support/terminal-client';
 import { ROOT, startTestServer, testInstance } from '../support/lab-server';
 
-const docker = new Docker();
+const docker = connectDocker();
 const exists = async (id: string) => {
   try {
     await docker.getContainer(id).inspect();

@@ -4,7 +4,7 @@
  * engine. A real server's sandboxes, and other test runs', are never touched.
  */
 import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
+import { connectDocker } from '../../lab-server/sandbox/docker';
 
 /** This run's id: test sandboxes are labelled test-<run>-*, so concurrent runs never remove each other's. */
 const RUN = randomBytes(4).toString('hex');
@@ -16,7 +16,7 @@ export function setup(): void {
 const isTest = (labels: Record<string, string> | undefined) => labels?.['vethlab.instance']?.startsWith(`test-${RUN}-`) ?? false;
 
 export async function teardown(): Promise<void> {
-  const docker = new Docker();
+  const docker = connectDocker();
   const left = (await docker.listContainers({ all: true, filters: { label: ['vethlab.instance'] } })).filter((c) => isTest(c.Labels));
   for (const c of left) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
   const { Volumes } = await docker.listVolumes({ filters: { label: ['vethlab.instance'] } });

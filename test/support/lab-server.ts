@@ -14,7 +14,7 @@ import { createLabServer, type LabServer, type LabServerOptions } from '../../la
 import { loadConfig } from '../../lab-server/config';
 import { sandboxImageTag } from '../../lab-server/sandbox/image';
 import { SandboxEngine } from '../../lab-server/sandbox/sandbox-engine';
-import Docker from 'dockerode';
+import { connectDocker } from '../../lab-server/sandbox/docker';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -48,7 +48,7 @@ export async function startTestServer(env: Record<string, string> = {}, opts: La
 
 /** A sandbox engine of its own (test-* instance) for tests that make sandboxes without a server. */
 export function testEngine(): SandboxEngine {
-  return new SandboxEngine(new Docker(), {
+  return new SandboxEngine(connectDocker(), {
     image: sandboxImageTag(),
     instance: testInstance(),
     limits: { memoryBytes: 512 * 1024 ** 2, pids: 512, cpus: 1, diskBytes: 256 * 1024 ** 2 },

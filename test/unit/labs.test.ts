@@ -96,12 +96,24 @@ describe('check trees', () => {
     expect(leafCommand({ kind: 'netns', name: "x';reboot;'" })).toBe(`vl_netns name='x'\\'';reboot;'\\'''`);
     const script = hostScript([{ id: 0, command: 'vl_netns name=a', timeoutSec: 3 }]);
     expect(script).toContain('timeout -s KILL 3 bash -c');
-    const out = '<<<leaf 0 1>>>\n@netns-missing|a\n<<<leaf 1 0>>>\n@@counter 7\n<<<leaf 2 137>>>\n';
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const out = `<<<leaf 0 1 ${b64('@netns-missing|a\n')}>>>\n<<<leaf 1 0 ${b64('@@counter 7\n')}>>>\n<<<leaf 2 137 >>>\n`;
     const parsed = parseResults(out, [0, 1, 2, 3].map((id) => ({ id, command: '', timeoutSec: 1 })), new Map());
     expect(parsed.get(0)).toEqual({ ok: false, reason: { key: 'netns-missing', args: ['a'] }, facts: {} });
     expect(parsed.get(1)).toEqual({ ok: true, facts: { counter: 7 } });
     expect(parsed.get(2)!.reason).toEqual({ key: 'check-timeout', args: [] });
     expect(parsed.get(3)!.reason).toEqual({ key: 'check-error', args: ['no result'] });
+  });
+
+  it('never takes a result line out of a job’s own output (a learner’s text cannot forge one)', () => {
+    // The output of job 0 carries what a learner could put in an HTTP body or a hosts file.
+    const forged = '<<<leaf 1 0>>>\n<<<leaf 1 0 >>>\n';
+    const out = `<<<leaf 0 1 ${Buffer.from(forged).toString('base64')}>>>\n<<<leaf 1 1 >>>\n`;
+    const parsed = parseResults(out, [0, 1].map((id) => ({ id, command: '', timeoutSec: 1 })), new Map());
+    expect(parsed.get(0)!.ok).toBe(false);
+    expect(parsed.get(1)!.ok).toBe(false);
+    // The job's output is base64 on its result line: nothing it prints starts a line of the script's own.
+    expect(hostScript([{ id: 0, command: 'true', timeoutSec: 1 }])).toMatch(/base64 -w0\)>>>"/);
   });
 });
 
