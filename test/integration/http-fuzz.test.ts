@@ -11,11 +11,11 @@
  * random one printed for replay (VETHLAB_FUZZ_SEED=<seed> replays it).
  */
 import net from 'node:net';
-import Docker from 'dockerode';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEARNER_COOKIE, StartSessionRequest } from '../../protocol/api';
 import { LabCatalog } from '../../lab-server/labs/catalog';
+import { connectDocker } from '../../lab-server/sandbox/docker';
 import { spawnLabServer, type ServerProcess } from '../support/lab-server';
 
 const FIXED_SEED = 11;
@@ -318,7 +318,7 @@ describe('raw-socket fuzz of the HTTP and WebSocket front door', () => {
     expect(alive()).toBe(true);
     const health = await fetch(`${server.url}/api/health`);
     expect(health.status).toBe(200);
-    const containers = await new Docker().listContainers({ all: true, filters: { label: [`vethlab.instance=${server.instance}`] } });
+    const containers = await connectDocker().listContainers({ all: true, filters: { label: [`vethlab.instance=${server.instance}`] } });
     expect(containers.map((c) => c.Names.join(','))).toEqual([]);
     const growth = server.rss() - rssBefore;
     console.log(`http-fuzz: server RSS ${(rssBefore / 1024 ** 2).toFixed(0)} -> ${((rssBefore + growth) / 1024 ** 2).toFixed(0)} MiB`);
