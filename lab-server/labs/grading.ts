@@ -32,8 +32,10 @@ export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow
 export function gradesCsv(grades: Grade[]): string {
   const cols = ['learnerId', 'name', 'lab', 'tasksPassed', 'tasksTotal', 'hintsUsed', 'score', 'startedAt', 'finishedAt', 'secondsTaken'] as const;
   const cell = (v: unknown) => {
-    const s = v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    let s = v === undefined ? '' : String(v);
+    // A learner's name is theirs to choose: one starting like a formula must not run in the instructor's spreadsheet.
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [cols.join(','), ...grades.map((g) => cols.map((c) => cell(g[c])).join(','))].join('\n') + '\n';
 }
