@@ -28,6 +28,9 @@ import { serveTerminalSocket } from '../terminal/terminal-socket';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 20_000;
+/** Wrong instructor tokens one address may try per window, before it must wait. */
+export const MAX_SIGN_IN_FAILURES = 10;
+const SIGN_IN_WINDOW_MS = 10 * 60_000;
 /** A form post of the sign-in page: small. */
 const MAX_FORM_BYTES = 4 * 1024;
 
@@ -202,6 +205,8 @@ export class ApiServer {
   private readonly wss: WebSocketServer;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly alive = new WeakSet<WebSocket>();
+  /** Failed instructor sign-ins and bearer tokens, by address. */
+  private readonly signInFailures = new Map<string, number[]>();
 
   constructor(private readonly opts: ApiServerOptions) {
     this.server = http.createServer((req, res) => {
@@ -300,8 +305,24 @@ export class ApiServer {
   /** Instructor requests: the sign-in cookie (browsers) or `Authorization: Bearer <token>` (scripts). */
   private isInstructor(req: IncomingMessage): boolean {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (bearer !== undefined) return this.opts.identity.isInstructorToken(bearer);
+    if (bearer !== undefined) return this.tryToken(req, bearer);
     return this.opts.identity.isInstructorCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
+  }
+
+  /** Compares a presented token; an address that keeps guessing wrong must wait (a short VETHLAB_INSTRUCTOR_TOKEN is guessable). */
+  private tryToken(req: IncomingMessage, token: string | undefined): boolean {
+    const address = addressOf(req);
+    const now = Date.now();
+    const recent = (this.signInFailures.get(address) ?? []).filter((t) => t > now - SIGN_IN_WINDOW_MS);
+    if (recent.length >= MAX_SIGN_IN_FAILURES) {
+      throw new RequestError('rate-limited', 'Too many wrong instructor tokens from this address; wait a few minutes.', { afterSec: Math.ceil((recent[0]! + SIGN_IN_WINDOW_MS - now) / 1000) });
+    }
+    if (this.opts.identity.isInstructorToken(token)) return true;
+    this.opts.log.warn({ address }, 'wrong instructor token');
+    // Bounded however many addresses guess: the oldest entry goes first.
+    if (this.signInFailures.size >= 10_000 && !this.signInFailures.has(address)) this.signInFailures.delete(this.signInFailures.keys().next().value!);
+    this.signInFailures.set(address, [...recent, now]);
+    return false;
   }
 
   /** The guard: every request ends here in an answer, whatever it contained. */
@@ -441,8 +462,7 @@ export class ApiServer {
       return;
     }
     const token = await readSignInToken(req);
-    if (!this.opts.identity.isInstructorToken(token)) {
-      this.opts.log.warn({ address: addressOf(req) }, 'instructor sign-in refused');
+    if (!this.tryToken(req, token)) {
       throw new RequestError('instructor-only', 'That is not the instructor token. It is in the data folder (instructor-token) or VETHLAB_INSTRUCTOR_TOKEN.');
     }
     this.opts.log.info({ address: addressOf(req) }, 'instructor signed in');

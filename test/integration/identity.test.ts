@@ -116,6 +116,23 @@ describe('instructor access', () => {
     expect(csv).toContain(json.find((g) => g.name === 'Ada L.')!.learnerId);
   });
 
+  it('makes an address that keeps guessing the token wait', async () => {
+    const own = await startTestServer();
+    try {
+      const signIn = (token: string) => fetch(`${own.url}/api/instructor/sign-in`, { method: 'POST', body: new URLSearchParams({ token }), redirect: 'manual' });
+      for (let i = 0; i < 5; i++) expect((await signIn(`guess-${i}`)).status).toBe(401);
+      for (let i = 0; i < 5; i++) expect((await fetch(`${own.url}/api/grades`, { headers: { authorization: `Bearer guess-${i}` } })).status).toBe(401);
+      // Ten wrong guesses: now even the right token waits, and says how long.
+      const refused = await signIn(own.instructorToken);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toMatchObject({ code: 'rate-limited' });
+      expect((await fetch(`${own.url}/api/grades`, { headers: { authorization: `Bearer ${own.instructorToken}` } })).status).toBe(429);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('prints where to sign in at start, not the token', async () => {
     const proc = await spawnLabServer();
     try {
