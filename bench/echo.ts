@@ -5,7 +5,7 @@
  * input frame to receiving the output frame that holds its echo. The line is
  * cleared with Ctrl-U at the end.
  */
-import { finish, sleep, startToPrompt, withServer, type Section, type SectionResult } from './harness';
+import { finish, sleep, startToPrompt, withServer, type Section, type SectionResult, type Variant } from './harness';
 import { PROMPT } from './raw-terminal';
 import { figure, summarize } from './stats';
 
@@ -13,11 +13,11 @@ const KEYS = 200;
 const KEY_TIMEOUT_MS = 5000;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz';
 
-export const echo: Section = {
-  name: 'echo',
-  title: `Keystroke -> echo over the WebSocket (n=${KEYS})`,
-  run: () =>
-    withServer({ VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
+export const echoIn = (v?: Variant): Section => ({
+  name: `echo${v?.suffix ?? ''}`,
+  title: `Keystroke -> echo over the WebSocket (n=${KEYS})${v ? `, ${v.title}` : ''}`,
+  run: async () =>
+    withServer({ ...(await v?.env()), VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
       // Wide enough that the typed line never wraps: each echo is the bare character.
       const p = await startToPrompt(server, { term: { cols: 400, rows: 50 } });
       const { term } = p;
@@ -69,4 +69,5 @@ export const echo: Section = {
         await finish(p);
       }
     }),
-};
+});
+export const echo = echoIn();

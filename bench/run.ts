@@ -10,6 +10,7 @@
  *   echo         keystroke -> its echo over the WebSocket                              (n=200, target p99 < 10 ms)
  *   throughput   100 MB of output through the terminal path, lab-server memory         (target >= 20 MB/s)
  *   memory       memory of an idle sandbox                                             (n=3)
+ *   *-exec       echo and throughput with terminal bytes through `docker exec` instead of dtach's socket
  *   *-no-userns  ready-cold, ready-warm and memory again on an engine without user
  *                namespaces (bench/rootful-engine.ts): the cost of containment, side by side
  *   green        command -> task green on the page                                     (n=5, target < 1 s)
@@ -24,19 +25,34 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { engineCliEnv } from '../lab-server/sandbox/docker';
 import path from 'node:path';
-import { echo } from './echo';
+import { echo, echoIn } from './echo';
 import { green } from './green';
 import { closeAll, leftovers, type Section, type SectionResult } from './harness';
 import { memory, memoryIn } from './memory';
 import { readyCold, readyColdIn, readyWarm, readyWarmIn } from './ready';
 import { rootfulEnv } from './rootful-engine';
 import { formatNumber, formatTarget, renderTable } from './stats';
-import { throughput } from './throughput';
+import { throughput, throughputIn } from './throughput';
 
 /** The same sandboxes without user namespaces: what containment costs, measured in the same run. */
 const noUserns = { suffix: '-no-userns', title: 'WITHOUT user namespaces (the engine before containment, for comparison)', env: rootfulEnv };
 
-const SECTIONS: Section[] = [readyCold, readyColdIn(noUserns), readyWarm, readyWarmIn(noUserns), echo, throughput, memory, memoryIn(noUserns), green];
+/** Terminal bytes through `docker exec` (the path for remote engines) instead of dtach's socket. */
+const viaExec = { suffix: '-exec', title: 'through docker exec (the path before, and for remote engines)', env: async () => ({ VETHLAB_TERMINAL_PATH: 'exec' }) };
+
+const SECTIONS: Section[] = [
+  readyCold,
+  readyColdIn(noUserns),
+  readyWarm,
+  readyWarmIn(noUserns),
+  echo,
+  echoIn(viaExec),
+  throughput,
+  throughputIn(viaExec),
+  memory,
+  memoryIn(noUserns),
+  green,
+];
 
 interface Outcome {
   name: string;

@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { TestServer } from '../test/support/lab-server';
 import { Learner, plain } from '../test/support/terminal-client';
-import { finish, sleep, startToPrompt, withServer, withTimeout, type Section, type SectionResult } from './harness';
+import { finish, sleep, startToPrompt, withServer, withTimeout, type Section, type SectionResult, type Variant } from './harness';
 import { containerCpu, hostDockerdPids, shimPids, sumCpu, type ContainerCpu } from './proc';
 import { PROMPT, RawTerminal } from './raw-terminal';
 import { figure, percentile, type Figure } from './stats';
@@ -272,11 +272,11 @@ export async function shellStream(server: TestServer, containerId: string): Prom
   }
 }
 
-export const throughput: Section = {
-  name: 'throughput',
-  title: `Output throughput through the terminal path (${TOTAL_BYTES / 1e6} MB, ${ROUNDS} rounds, medians)`,
-  run: () =>
-    withServer({ VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
+export const throughputIn = (v?: Variant): Section => ({
+  name: `throughput${v?.suffix ?? ''}`,
+  title: `Output throughput through the terminal path (${TOTAL_BYTES / 1e6} MB, ${ROUNDS} rounds, medians)${v ? `, ${v.title}` : ''}`,
+  run: async () =>
+    withServer({ ...(await v?.env()), VETHLAB_POOL_SIZE: '0' }, async (server): Promise<SectionResult> => {
       const notes: string[] = [];
       const failed = (err: Error) => (notes.push(err.message), NaN);
       // One session; each round attaches to its terminal afresh and runs the same output over every path, interleaved.
@@ -342,4 +342,5 @@ export const throughput: Section = {
         notes,
       };
     }),
-};
+});
+export const throughput = throughputIn();

@@ -76,7 +76,10 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
   } catch {
     throw new ImageMissingError(image);
   }
-  const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, userns: containment.userns, log });
+  const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, userns: containment.userns,
+    ...(config.terminalPath === 'auto' ? {} : { directTerminals: config.terminalPath === 'dtach' }),
+    log,
+  });
   const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
   const pool = new SandboxPool(engine, { size: config.poolSize, ttlMs: config.ttlMs, log });
   const catalog = opts.catalog ?? LabCatalog.load();

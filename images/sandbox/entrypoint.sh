@@ -102,5 +102,11 @@ wait $p1 || fail "import nginx image"
 wait $p2 || fail "import busybox image"
 
 mkdir -p /run/vethlab && touch /run/vethlab/ready
+# The first terminal's login shell, before any learner arrives: attaching to
+# it is a socket connection, not a shell start.
+if [ -n "${VETHLAB_TERMINAL:-}" ]; then
+  TERM=xterm-256color COLORTERM=truecolor dtach -n "/run/vethlab/terminal-$VETHLAB_TERMINAL.sock" -r winch \
+    /usr/local/sbin/vethlab-shell "terminal-$VETHLAB_TERMINAL" || say "could not start the shell of terminal $VETHLAB_TERMINAL"
+fi
 say ready
 exec sleep infinity

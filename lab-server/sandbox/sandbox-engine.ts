@@ -14,6 +14,7 @@ import type Docker from 'dockerode';
 import { PriorityLimiter } from '../limiter';
 import type { Logger } from '../log';
 import { delegateCgroups } from './cgroup-delegation';
+import { connectDtach, DtachStream, UnsafeSocketPathError } from './dtach-shell';
 import { CHECKER_SECCOMP_PROFILE, SANDBOX_CAPS, seccompOption, UNSAFE_ROOT_CHECKER_CAPS } from './confinement';
 
 export const LABEL = {
@@ -66,6 +67,8 @@ export interface SandboxSpec {
   learner: string;
   pool: boolean;
   expiresAt: Date;
+  /** The terminal whose login shell starts at boot, so that attaching to it costs no shell start. */
+  terminal?: string | undefined;
 }
 
 export interface Sandbox {
@@ -92,6 +95,9 @@ export interface Shell {
   resize(cols: number, rows: number): Promise<void>;
   exitCode(): Promise<number | null>;
 }
+
+/** The terminal of a single-host lab (multi-host labs name each terminal after its host). */
+export const MAIN_TERMINAL_ID = 'main';
 
 /** The check container beside a sandbox. */
 export function checkerName(sandboxName: string): string {
@@ -120,6 +126,8 @@ export interface SandboxEngineOptions {
    * checker needs capabilities of its own on the machine to enter a sandbox.
    */
   userns?: boolean;
+  /** Terminals through dtach's socket (default: when the engine is on this machine and this is root) or through `docker exec`. */
+  directTerminals?: boolean;
   /** Sandboxes booting at once (default: two per core, as part of a boot waits); a learner’s go ahead of the pool’s. */
   concurrentBoots?: number;
   log: Logger;
@@ -169,7 +177,7 @@ export class SandboxEngine {
         Image: this.opts.image,
         Hostname: spec.host,
         Labels: labels,
-        Env: ['LANG=C.UTF-8'],
+        Env: ['LANG=C.UTF-8', ...(spec.terminal ? [`VETHLAB_TERMINAL=${spec.terminal}`] : [])],
         HostConfig: {
           // Never a route off the machine: the sandbox's "internet" lives in namespaces inside it.
           NetworkMode: 'none',
@@ -467,16 +475,53 @@ export class SandboxEngine {
     };
   }
 
+  /** Can the lab-server reach sandboxes' files and sockets itself (engine on this machine, run as root)? */
+  private get direct(): boolean {
+    return this.opts.directTerminals ?? (Boolean((this.docker.modem as { socketPath?: string }).socketPath) && process.getuid?.() === 0);
+  }
+
   /**
    * Attaches to the terminal's login shell, starting it if needed. The shell
-   * runs under dtach inside the sandbox, so it outlives this connection: a
-   * restarted lab-server attaches to the same shell (dtach asks full-screen
-   * programs to redraw). The detach and suspend keys are disabled.
+   * runs under dtach inside the sandbox (vethlab-shell), so it outlives this
+   * connection: a restarted lab-server attaches to the same shell (dtach asks
+   * full-screen programs to redraw). With the engine on this machine the
+   * lab-server talks to dtach's socket itself (dtach-shell.ts): no Docker
+   * engine in the data path; otherwise through `docker exec`.
    */
   async openShell(containerId: string, terminalId: string, size: { cols: number; rows: number }, env: string[] = []): Promise<Shell> {
+    if (!this.direct) return this.openShellByExec(containerId, terminalId, size, env);
+    const pid = await this.sandboxPid({ containerId });
+    const where = ['run', 'vethlab', `terminal-${terminalId}.sock`];
+    let socket;
+    try {
+      socket = await connectDtach(pid, where);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ECONNREFUSED' && !(err instanceof UnsafeSocketPathError)) throw err;
+      // Not started yet, exited, or not a socket (a learner's symlink): whatever is there goes first.
+      const r = await this.exec(containerId, ['bash', '-c', 'mkdir -p /run/vethlab; rm -f "$1"; exec dtach -n "$1" -r winch /usr/local/sbin/vethlab-shell "$2"', 'start', `/${where.join('/')}`, `terminal-${terminalId}`], {
+        env: ['TERM=xterm-256color', 'LANG=C.UTF-8', 'COLORTERM=truecolor', ...env],
+      });
+      if (r.exitCode !== 0) throw new Error(`could not start the shell: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
+      socket = await connectDtach(pid, where);
+    }
+    const stream = new DtachStream(socket);
+    stream.attach(size.cols, size.rows);
+    return {
+      stream,
+      resize: async (cols, rows) => stream.resize(cols, rows),
+      exitCode: async () => {
+        const r = await this.exec(containerId, ['cat', `/run/vethlab/terminal-${terminalId}.exit`]).catch(() => null);
+        const code = r?.exitCode === 0 ? Number.parseInt(r.stdout, 10) : NaN;
+        return Number.isInteger(code) ? code : null;
+      },
+    };
+  }
+
+  private async openShellByExec(containerId: string, terminalId: string, size: { cols: number; rows: number }, env: string[]): Promise<Shell> {
     const container = this.docker.getContainer(containerId);
     const exec = await container.exec({
-      Cmd: ['dtach', '-A', `/run/vethlab/terminal-${terminalId}.sock`, '-E', '-z', '-r', 'winch', 'bash', '-l'],
+      Cmd: ['dtach', '-A', `/run/vethlab/terminal-${terminalId}.sock`, '-E', '-z', '-r', 'winch', '/usr/local/sbin/vethlab-shell', `terminal-${terminalId}`],
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
-import type { Sandbox, SandboxEngine } from './sandbox-engine';
+import { MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from './sandbox-engine';
 
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -62,6 +62,7 @@ export class SandboxPool {
             learner: '',
             pool: true,
             expiresAt: new Date(Date.now() + this.opts.ttlMs),
+            terminal: MAIN_TERMINAL_ID,
           });
           if (this.stopped) await this.engine.remove(sandbox);
           else this.ready.push(sandbox);

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { ApiErrorCode, SessionInfo, TerminalInfo } from '../../protocol/api';
 import { RequestError } from '../errors';
 import type { Logger } from '../log';
-import { LABEL, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import { LABEL, MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
 import type { SessionRow, Store } from '../store/store';
 import type { Admission } from './admission';
@@ -61,7 +61,7 @@ export interface SessionManagerOptions {
 
 /** Single-host sessions have one terminal, "main"; multi-host ones one per host. */
 export function terminalsOf(hosts: string[]): TerminalInfo[] {
-  if (hosts.length === 1) return [{ id: 'main', host: hosts[0]! }];
+  if (hosts.length === 1) return [{ id: MAIN_TERMINAL_ID, host: hosts[0]! }];
   return hosts.map((h) => ({ id: h, host: h }));
 }
 
@@ -213,7 +213,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       if (pooled) sandboxes.set(POOL_HOST, { ...pooled, expiresAt: new Date(expiresAt) });
       else {
         for (const host of hosts) {
-          const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt) });
+          const terminal = terminalsOf(hosts).find((t) => t.host === host)?.id;
+          const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt), terminal });
           sandboxes.set(host, s);
         }
         await this.engine.linkSandboxes([...sandboxes.values()]);

@@ -107,7 +107,7 @@ async function rootfs(): Promise<string> {
  * vethlab owns are cleared first so a file dropped from the recipe goes too.
  */
 async function applyOverlay(root: string): Promise<void> {
-  for (const owned of ['opt/vethlab', 'etc/vethlab', 'usr/local/sbin/vethlab-entrypoint', 'usr/local/sbin/vethlab-upstream']) {
+  for (const owned of ['opt/vethlab', 'etc/vethlab', 'usr/local/sbin/vethlab-entrypoint', 'usr/local/sbin/vethlab-upstream', 'usr/local/sbin/vethlab-shell']) {
     rmSync(path.join(root, owned), { recursive: true, force: true });
   }
   const put = (from: string, to: string, mode = 0o644) => {
@@ -118,6 +118,7 @@ async function applyOverlay(root: string): Promise<void> {
   };
   put('sandbox/entrypoint.sh', 'usr/local/sbin/vethlab-entrypoint', 0o755);
   put('sandbox/upstream.sh', 'usr/local/sbin/vethlab-upstream', 0o755);
+  put('sandbox/vethlab-shell', 'usr/local/sbin/vethlab-shell', 0o755);
   put('sandbox/upstream-web.conf', 'etc/vethlab/upstream-web.conf');
   put('sandbox/bashrc', 'root/.bashrc');
   put('sandbox/motd', 'etc/motd');

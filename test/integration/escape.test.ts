@@ -10,7 +10,11 @@
  * sandbox.test.ts; terminal floods in terminal.test.ts.)
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckExecutor } from '../../lab-server/checks/lab-runner';
 import type { Sandbox } from '../../lab-server/sandbox/sandbox-engine';
@@ -148,6 +152,37 @@ describe('the machine, from a sandbox and from its checker', () => {
     expectContained(r, 2);
     const outer = await server.engine.docker.info();
     expect(r).not.toContain((outer as { ID: string }).ID);
+  });
+
+  it('cannot lead the lab-server to a socket of the machine through its terminal’s socket', async () => {
+    // A socket of the machine's, as the engine's own is: the lab-server must never connect to it for a learner.
+    const trapPath = path.join(os.tmpdir(), `vethlab-trap-${randomBytes(4).toString('hex')}.sock`);
+    let connections = 0;
+    const trap = net.createServer((c) => {
+      connections++;
+      c.destroy();
+    });
+    await new Promise<void>((r) => trap.listen(trapPath, r));
+    try {
+      const learner = new Learner(server.url);
+      const info = await learner.startSession();
+      const term = await learner.openTerminal(info.sessionId);
+      await term.waitForReady();
+      expect((await term.run('echo alive-$((1+1))')).trim()).toContain('alive-2');
+      // Its own terminal's socket becomes a symlink to the machine's socket path, and its shell ends without
+      // dtach tidying up: the next attach must find the symlink.
+      term.type(`ln -sfn ${trapPath} /run/vethlab/t.new && mv -fT /run/vethlab/t.new /run/vethlab/terminal-main.sock && pkill -9 -x dtach\r`);
+      await term.waitForMessage('exit', 20_000);
+      const again = await learner.openTerminal(info.sessionId);
+      await again.waitForReady();
+      expect((await again.run('echo fresh-$((2+2)); readlink /run/vethlab/terminal-main.sock || echo not-a-link')).trim()).toMatch(/fresh-4[\s\S]*not-a-link/);
+      expect(connections).toBe(0);
+      again.close();
+      await learner.endSession(info.sessionId);
+    } finally {
+      trap.close();
+      rmSync(trapPath, { force: true });
+    }
   });
 });
 
