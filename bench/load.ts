@@ -137,7 +137,7 @@ async function run(n: number, labId: string) {
   const commands = lab.solution.filter((s) => s.run).map((s) => s.run!.trim().replace(/\s*\n\s*/g, '; '));
   // --warm: the instructor starts the server ahead with a pool for the whole room, as the README advises.
   const poolSize = WARM ? n : 2;
-  const server = await startTestServer({ VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_MIN_FREE_MEMORY: '256m' });
+  const server = await startTestServer({ VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_STARTS_PER_ADDRESS: String(5 * n), VETHLAB_MIN_FREE_MEMORY: '256m' });
   if (WARM) {
     const t = performance.now();
     while (server.pool.size < n) await sleep(500);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApiServer } from './api/http-server';
+import { Identity, loadOrCreateSecret } from './api/identity';
 import type { Config } from './config';
 import { LabCatalog } from './labs/catalog';
 import { LabService } from './labs/lab-service';
@@ -21,6 +22,8 @@ import { TerminalRegistry } from './terminal/terminal-registry';
 
 export interface LabServer {
   url: string;
+  /** Where learners and instructors reach it (VETHLAB_PUBLIC_URL, else url). */
+  publicUrl: string;
   port: number;
   engine: SandboxEngine;
   sessions: SessionManager;
@@ -99,20 +102,23 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     registry,
     labs,
     store,
-    instructorToken,
+    identity: new Identity(loadOrCreateSecret(path.join(config.dataDir, 'server-secret')), instructorToken),
+    secureCookies: config.publicUrl?.startsWith('https:') ?? false,
     siteDir: config.siteDir,
     allowedOrigins: config.allowedOrigins,
     log,
-    health: () => ({ sessions: sessions.size, sandboxes: sessions.sandboxCount, pool: pool.size, replayBytes: registry.bufferedBytes, storeWritable: store.writable() }),
+    health: () => ({ sessions: sessions.size, sandboxes: sessions.sandboxCount, booting: sessions.bootingCount, pool: pool.size, replayBytes: registry.bufferedBytes, storeWritable: store.lastKnownWritable }),
   });
   const address = await api.listen(config.port, config.host);
   sessions.startHousekeeping(opts.reapIntervalMs);
   labs.startTimer(opts.checkIntervalMs);
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host}:${address.port}`;
+  const publicUrl = config.publicUrl ?? url;
   let closed = false;
   return {
     url,
+    publicUrl,
     port: address.port,
     engine,
     sessions,

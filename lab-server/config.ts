@@ -36,6 +36,8 @@ const Env = z.object({
   VETHLAB_MAX_SANDBOXES: z.coerce.number().int().min(1).max(1000).optional(),
   VETHLAB_MIN_FREE_MEMORY: memory.default(512 * 1024 ** 2),
   VETHLAB_STARTS_PER_LEARNER: z.coerce.number().int().min(1).max(1000).default(10),
+  VETHLAB_STARTS_PER_ADDRESS: z.coerce.number().int().min(1).max(10_000).default(60),
+  VETHLAB_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   VETHLAB_SESSIONS_PER_LEARNER: z.coerce.number().int().min(1).max(20).default(3),
   VETHLAB_CPUS: z.coerce.number().min(0.1).max(64).default(1),
   VETHLAB_TTL: duration.default(2 * 3_600_000),
@@ -63,7 +65,9 @@ export interface Config {
   /** Per sandbox; its disk is memory-backed and counts against its memory. */
   limits: { memoryBytes: number; pids: number; cpus: number; diskBytes: number };
   /** Admission: sandboxes at once (default: what memory holds), free memory kept, starts per learner per 10 min. */
-  admission: { maxSandboxes: number; minFreeMemoryBytes: number; perLearnerStarts: number; perLearnerWindowMs: number };
+  admission: { maxSandboxes: number; minFreeMemoryBytes: number; perLearnerStarts: number; perAddressStarts: number; perLearnerWindowMs: number };
+  /** Where learners reach the server (behind a TLS proxy: https://...); https makes every cookie Secure. */
+  publicUrl: string | undefined;
   /** Labs one learner keeps live at once; opening another ends the least recently used. */
   sessionsPerLearner: number;
   /** A session ends this long after it started, whatever happens. */
@@ -109,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
       maxSandboxes: e.VETHLAB_MAX_SANDBOXES ?? defaultMaxSandboxes(e.VETHLAB_MEMORY),
       minFreeMemoryBytes: e.VETHLAB_MIN_FREE_MEMORY,
       perLearnerStarts: e.VETHLAB_STARTS_PER_LEARNER,
+      perAddressStarts: e.VETHLAB_STARTS_PER_ADDRESS,
       perLearnerWindowMs: 10 * 60_000,
     },
     sessionsPerLearner: e.VETHLAB_SESSIONS_PER_LEARNER,
@@ -120,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     siteDir: path.resolve(root, e.VETHLAB_SITE_DIR),
     allowedOrigins: e.VETHLAB_ALLOWED_ORIGINS,
     instructorToken: e.VETHLAB_INSTRUCTOR_TOKEN,
+    publicUrl: e.VETHLAB_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.VETHLAB_LOG_LEVEL,
     engine: dockerEndpoint({ VETHLAB_ENGINE: e.VETHLAB_ENGINE }),
     unsafeRootSandboxes: e.VETHLAB_UNSAFE_ROOT_SANDBOXES === NO_USERNS_OPT_OUT.value,

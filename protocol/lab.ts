@@ -67,7 +67,10 @@ export const HintRequest = z.object({ task: z.string().min(1).max(64), locale: z
 export const AnswerRequest = z.object({ task: z.string().min(1).max(64), answer: z.string().min(1).max(200) }).strict();
 
 export const Grade = z.object({
-  learner: z.string(),
+  /** A pseudonym, stable per learner; never their cookie (which would let its reader act as them). */
+  learnerId: z.string(),
+  /** The name the learner gave, if any. */
+  name: z.string().optional(),
   lab: z.string(),
   tasksPassed: z.number().int(),
   tasksTotal: z.number().int(),

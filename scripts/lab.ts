@@ -83,7 +83,7 @@ async function gradeNow(labId: string | undefined, sessionFilter: string | undef
     }
     const progress = store.labProgress(s.learner, lab.id);
     if (progress) {
-      const g = grade(lab, progress, store.tasks(s.learner, lab.id));
+      const g = grade(lab, progress, store.tasks(s.learner, lab.id), { learnerId: s.learner });
       console.log(`  stored grade: ${g.tasksPassed}/${g.tasksTotal} tasks, ${g.hintsUsed} hints, score ${g.score}${g.secondsTaken ? `, ${g.secondsTaken} s` : ''}`);
     }
   }

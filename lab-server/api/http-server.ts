@@ -2,74 +2,91 @@
  * The lab-server's front door: the built course site, the REST API and the
  * terminal WebSockets on one HTTP server. Identifies the learner by cookie,
  * validates every input (zod) and answers bad input with a 4xx and a message
- * a person can act on.
+ * a person can act on. One guard wraps every request and every upgrade:
+ * nothing a client sends can throw past it (a throw would end the process
+ * and every learner's terminal with it).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import serveHandler from 'serve-handler';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { LEARNER_COOKIE, LabId, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { INSTRUCTOR_SIGN_IN_PAGE, LEARNER_COOKIE, LabId, SetNameRequest, StartSessionRequest, type ApiError } from '../../protocol/api';
+import { INSTRUCTOR_COOKIE, INSTRUCTOR_SESSION_MS, type Identity } from './identity';
+import { RequestError } from '../errors';
 import { AnswerRequest, HintRequest } from '../../protocol/lab';
 import { grade, gradesCsv } from '../labs/grading';
 import { labInfo, type LabService } from '../labs/lab-service';
 import { CloseCode, TERMINAL_WS_PATH } from '../../protocol/terminal';
 import type { Logger } from '../log';
 import type { Store } from '../store/store';
-import { SessionError, type SessionManager } from '../sessions/session-manager';
+import type { SessionManager } from '../sessions/session-manager';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
 import { serveTerminalSocket } from '../terminal/terminal-socket';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 20_000;
-const LEARNER_RE = /^[A-Za-z0-9_-]{22,64}$/;
+/** Wrong instructor tokens one address may try per window, before it must wait. */
+export const MAX_SIGN_IN_FAILURES = 10;
+const SIGN_IN_WINDOW_MS = 10 * 60_000;
+/** A form post of the sign-in page: small. */
+const MAX_FORM_BYTES = 4 * 1024;
 
 export interface ApiServerOptions {
   sessions: SessionManager;
   registry: TerminalRegistry;
   labs: LabService;
   store: Store;
-  instructorToken: string;
+  identity: Identity;
+  /** Mark cookies Secure (the public URL is https). */
+  secureCookies: boolean;
   siteDir: string;
   allowedOrigins: string[];
   log: Logger;
   health: () => Record<string, unknown>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Longest request target logged with a refusal (a fuzzer's 80 KB URL is not worth keeping). */
+const LOGGED_TARGET_CHARS = 200;
 
-const STATUS_OF: Record<SessionError['code'], number> = {
-  'unknown-lab': 404,
-  'unknown-session': 404,
-  forbidden: 403,
-  'sandbox-failed': 503,
-  unavailable: 503,
-  full: 503,
-  'rate-limited': 429,
-};
-
-function parseCookies(header: string | undefined): Record<string, string> {
+/** Cookies by name; a value that is not valid percent-encoding is kept as sent (it then matches nothing). */
+export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    const raw = part.slice(i + 1).trim();
+    let value = raw;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      // not percent-encoding: keep the raw text
+    }
+    out[part.slice(0, i).trim()] = value;
   }
   return out;
 }
 
-/** The learner's token from the cookie, or undefined if absent or malformed. */
-export function learnerOf(req: IncomingMessage): string | undefined {
-  const token = parseCookies(req.headers.cookie)[LEARNER_COOKIE];
-  return token && LEARNER_RE.test(token) ? token : undefined;
+/**
+ * The request target as a URL. Only origin-form ("/path?query") is served:
+ * absolute-form is for proxies, authority-form for CONNECT, and "//host"
+ * would be read as a host by URL parsers.
+ */
+export function parseTarget(target: string | undefined): URL {
+  const raw = target ?? '/';
+  if (!raw.startsWith('/') || raw.startsWith('//')) throw new RequestError('bad-request', 'The request target must be a path such as /api/health.');
+  try {
+    return new URL(raw, 'http://vethlab.invalid');
+  } catch {
+    throw new RequestError('bad-request', 'The request target is not a valid path.');
+  }
+}
+
+/** The learner's cookie value (not yet verified). */
+function learnerCookie(req: IncomingMessage): string | undefined {
+  return parseCookies(req.headers.cookie)[LEARNER_COOKIE];
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -79,19 +96,25 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) throw new RequestError('too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) throw new RequestError('too-large', `Request body over ${MAX_BODY_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError('bad-request', 'The request body ended before its declared length.');
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) throw new HttpError(400, 'bad-json', 'Request body is empty; send a JSON object.');
+  if (!text) throw new RequestError('bad-json', 'Request body is empty; send a JSON object.');
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'bad-json', 'Request body is not valid JSON.');
+    throw new RequestError('bad-json', 'Request body is not valid JSON.');
   }
 }
 
@@ -99,7 +122,7 @@ async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown)
   const body = schema.safeParse(await readJson(req));
   if (!body.success) {
     const issue = body.error.issues[0]!;
-    throw new HttpError(400, 'bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+    throw new RequestError('bad-request', `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`);
   }
   return body.data;
 }
@@ -107,7 +130,7 @@ async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown)
 const LOCALES = new Set(['en', 'zh-Hans']);
 function localeOf(url: URL): string {
   const l = url.searchParams.get('locale') ?? 'en';
-  if (!LOCALES.has(l)) throw new HttpError(400, 'bad-locale', `Unknown locale "${l}" (en, zh-Hans).`);
+  if (!LOCALES.has(l)) throw new RequestError('bad-locale', `Unknown locale "${l}" (en, zh-Hans).`);
   return l;
 }
 
@@ -123,34 +146,113 @@ export function originAllowed(req: IncomingMessage, allowed: string[]): boolean 
   }
 }
 
+/** The peer's address, for per-address limits (behind a proxy: the proxy's). */
+function addressOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** The token from the sign-in form (urlencoded) or a JSON body {"token": "..."}. */
+async function readSignInToken(req: IncomingMessage): Promise<string | undefined> {
+  if (Number(req.headers['content-length']) > MAX_FORM_BYTES) throw new RequestError('too-large', `Sign-in body over ${MAX_FORM_BYTES} bytes.`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_FORM_BYTES) throw new RequestError('too-large', `Sign-in body over ${MAX_FORM_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError('bad-request', 'The request body ended before its declared length.');
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if ((req.headers['content-type'] ?? '').startsWith('application/json')) {
+    try {
+      const token = (JSON.parse(text) as { token?: unknown } | null)?.token;
+      return typeof token === 'string' ? token : undefined;
+    } catch {
+      throw new RequestError('bad-json', 'Request body is not valid JSON.');
+    }
+  }
+  return new URLSearchParams(text).get('token') ?? undefined;
+}
+
+const PAGE_STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem}input{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.6rem;padding:.3rem 1rem}';
+
+/** A page of its own (no site build needed, no script): sign in with the token, then the export links. */
+function signInHtml(signedIn: boolean): string {
+  const body = signedIn
+    ? `<h1>Instructor</h1><p>You are signed in (for 12 hours, in this browser).</p>
+<ul><li><a href="/api/grades?format=csv">All grades (CSV)</a></li><li><a href="/api/grades">All grades (JSON)</a></li></ul>
+<p>Learners appear under a pseudonym, and their name if they gave one.</p>
+<form method="post" action="/api/instructor/sign-out"><button>Sign out</button></form>`
+    : `<h1>Instructor sign-in</h1><p>The token is in the server's data folder (<code>instructor-token</code>), or what <code>VETHLAB_INSTRUCTOR_TOKEN</code> says.</p>
+<form method="post" action="/api/instructor/sign-in"><label>Token <input name="token" type="password" autocomplete="current-password" required autofocus></label><button>Sign in</button></form>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vethlab: instructor</title><meta name="viewport" content="width=device-width,initial-scale=1"><style>${PAGE_STYLE}</style></head><body>${body}</body></html>`;
+}
+
+/** Answers a socket outside Node's response machinery (a refused upgrade, an unreadable request) and closes it. */
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) return void socket.destroy();
+  // Destroyed once written: a half-open socket whose unread input keeps it alive would leak (and stall close()).
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n${message}\n`);
+}
+
 export class ApiServer {
   readonly server: http.Server;
   private readonly wss: WebSocketServer;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly alive = new WeakSet<WebSocket>();
+  /** Failed instructor sign-ins and bearer tokens, by address. */
+  private readonly signInFailures = new Map<string, number[]>();
 
   constructor(private readonly opts: ApiServerOptions) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.opts.log.error({ err }, 'request guard failed'));
+    });
+    // A client that trickles its headers or body (slowloris) holds a socket for at most this long.
+    this.server.headersTimeout = 20_000;
+    this.server.requestTimeout = 60_000;
+    // Bytes Node's HTTP parser cannot read (bad request line, huge headers): a 4xx, a log line, no crash.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      opts.log.info({ code: err.code }, 'unreadable request refused');
+      rejectUpgrade(socket, status, 'The request could not be read.');
+    });
     // maxPayload well above the protocol limit, so oversize frames get a protocol error, not a dropped socket.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-    this.server.on('upgrade', (req, socket, head) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const reject = (status: number, message: string) => {
-        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
-      };
-      if (url.pathname !== TERMINAL_WS_PATH) return reject(404, `No WebSocket endpoint at ${url.pathname}.`);
-      if (!originAllowed(req, opts.allowedOrigins)) return reject(403, `Origin ${req.headers.origin} is not allowed.`);
-      const learner = learnerOf(req);
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        if (!learner) {
-          ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie: load the course page first.', fatal: true }));
-          ws.close(CloseCode.forbidden, 'no learner');
-          return;
-        }
-        this.alive.add(ws);
-        ws.on('pong', () => this.alive.add(ws));
-        serveTerminalSocket(ws, { learner, sessions: opts.sessions, registry: opts.registry, log: opts.log });
-      });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node stops watching an upgraded socket's errors: a reset here must not become an uncaught error.
+      socket.on('error', (err) => opts.log.debug({ err }, 'upgrade socket error'));
+      try {
+        this.upgrade(req, socket, head);
+      } catch (err) {
+        const known = err instanceof RequestError ? err : undefined;
+        if (known) opts.log.info({ code: known.code, url: req.url?.slice(0, LOGGED_TARGET_CHARS) }, 'upgrade refused');
+        else opts.log.error({ err, url: req.url?.slice(0, LOGGED_TARGET_CHARS) }, 'upgrade failed');
+        rejectUpgrade(socket, known ? known.status : 500, known ? known.message : 'Internal error; the server log has the details.');
+      }
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = parseTarget(req.url);
+    if (url.pathname !== TERMINAL_WS_PATH) throw new RequestError('not-found', `No WebSocket endpoint at ${url.pathname}.`);
+    if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+    const learner = this.opts.identity.learnerOf(learnerCookie(req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Bad frames (bad opcode, unmasked, over maxPayload) arrive as 'error' events: without a listener they end the process.
+      ws.on('error', (err) => this.opts.log.debug({ err }, 'terminal socket error'));
+      if (!learner) {
+        ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'No learner cookie this server issued: reload the course page.', fatal: true }));
+        ws.close(CloseCode.forbidden, 'no learner');
+        return;
+      }
+      this.alive.add(ws);
+      ws.on('pong', () => this.alive.add(ws));
+      serveTerminalSocket(ws, { learner, sessions: this.opts.sessions, registry: this.opts.registry, log: this.opts.log });
     });
   }
 
@@ -187,30 +289,66 @@ export class ApiServer {
     });
   }
 
-  /** The learner of this request, giving a new learner a cookie. */
+  /** The learner of this request; one without a cookie this server issued gets a new identity. */
   private learner(req: IncomingMessage, res: ServerResponse): string {
-    const known = learnerOf(req);
+    const known = this.opts.identity.learnerOf(learnerCookie(req));
     if (known) return known;
-    const token = randomBytes(24).toString('base64url');
-    res.setHeader('set-cookie', `${LEARNER_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`);
-    return token;
+    const fresh = this.opts.identity.newLearner();
+    res.setHeader('set-cookie', this.cookie(LEARNER_COOKIE, fresh.cookie, 31_536_000, 'Lax', '/'));
+    return fresh.id;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    try {
-      if (url.pathname.startsWith('/api/')) await this.api(req, res, url);
-      else await this.site(req, res);
-    } catch (err) {
-      if (res.headersSent) return void res.end();
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiError);
-      if (err instanceof SessionError) {
-        if (err.retry) res.setHeader('retry-after', String(err.retry.afterSec));
-        return sendJson(res, STATUS_OF[err.code], { error: err.message, code: err.code, ...(err.retry?.position ? { position: err.retry.position } : {}) });
-      }
-      this.opts.log.error({ err, url: req.url }, 'request failed');
-      sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
+  private cookie(name: string, value: string, maxAgeSec: number, sameSite: 'Lax' | 'Strict', path: string): string {
+    return `${name}=${value}; Path=${path}; HttpOnly; SameSite=${sameSite}; Max-Age=${maxAgeSec}${this.opts.secureCookies ? '; Secure' : ''}`;
+  }
+
+  /** Instructor requests: the sign-in cookie (browsers) or `Authorization: Bearer <token>` (scripts). */
+  private isInstructor(req: IncomingMessage): boolean {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined) return this.tryToken(req, bearer);
+    return this.opts.identity.isInstructorCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
+  }
+
+  /** Compares a presented token; an address that keeps guessing wrong must wait (a short VETHLAB_INSTRUCTOR_TOKEN is guessable). */
+  private tryToken(req: IncomingMessage, token: string | undefined): boolean {
+    const address = addressOf(req);
+    const now = Date.now();
+    const recent = (this.signInFailures.get(address) ?? []).filter((t) => t > now - SIGN_IN_WINDOW_MS);
+    if (recent.length >= MAX_SIGN_IN_FAILURES) {
+      throw new RequestError('rate-limited', 'Too many wrong instructor tokens from this address; wait a few minutes.', { afterSec: Math.ceil((recent[0]! + SIGN_IN_WINDOW_MS - now) / 1000) });
     }
+    if (this.opts.identity.isInstructorToken(token)) return true;
+    this.opts.log.warn({ address }, 'wrong instructor token');
+    // Bounded however many addresses guess: the oldest entry goes first.
+    if (this.signInFailures.size >= 10_000 && !this.signInFailures.has(address)) this.signInFailures.delete(this.signInFailures.keys().next().value!);
+    this.signInFailures.set(address, [...recent, now]);
+    return false;
+  }
+
+  /** The guard: every request ends here in an answer, whatever it contained. */
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = parseTarget(req.url);
+      if (url.pathname.startsWith('/api/')) await this.api(req, res, url);
+      else if (url.pathname === INSTRUCTOR_SIGN_IN_PAGE && req.method === 'GET') this.signInPage(req, res);
+      else await this.site(req, res, url);
+    } catch (err) {
+      this.refuse(req, res, err);
+    }
+  }
+
+  private refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const url = req.url?.slice(0, LOGGED_TARGET_CHARS);
+    const known = err instanceof RequestError ? err : undefined;
+    if (known) this.opts.log.info({ code: known.code, method: req.method, url }, 'request refused');
+    else this.opts.log.error({ err, method: req.method, url }, 'request failed');
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (!known) return sendJson(res, 500, { error: 'Internal error; the server log has the details.', code: 'internal' } satisfies ApiError);
+    if (known.retry) res.setHeader('retry-after', String(known.retry.afterSec));
+    sendJson(res, known.status, { error: known.message, code: known.code, ...(known.retry?.position ? { position: known.retry.position } : {}) } satisfies ApiError);
   }
 
   private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -220,24 +358,32 @@ export class ApiServer {
       return sendJson(res, 200, { ok: true, ...this.opts.health() });
     }
     if (parts[1] === 'grades' && parts.length === 2 && method === 'GET') return this.grades(req, res, url);
+    if (parts[1] === 'instructor' && parts.length === 3) return this.instructor(req, res, parts[2]!, method);
+    if (parts[1] === 'me' && parts.length === 2 && method === 'PUT') {
+      if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+      const learner = this.learner(req, res);
+      const body = await readBody(req, SetNameRequest);
+      this.opts.store.setName(learner, body.name);
+      return sendJson(res, 200, { name: body.name });
+    }
     if (parts[1] === 'labs' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'grade')) && method === 'GET') {
       const id = LabId.safeParse(parts[2]);
       const lab = id.success ? this.opts.labs.catalog.get(id.data) : undefined;
-      if (!lab) throw new HttpError(404, 'unknown-lab', `There is no lab called "${parts[2]}".`);
+      if (!lab) throw new RequestError('unknown-lab', `There is no lab called "${parts[2]}".`);
       if (parts.length === 3) return sendJson(res, 200, labInfo(lab, localeOf(url)));
       const learner = this.learner(req, res);
       const progress = this.opts.store.labProgress(learner, lab.id);
-      if (!progress) throw new HttpError(404, 'not-started', 'You have not started this lab yet.');
-      return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id)));
+      if (!progress) throw new RequestError('not-started', 'You have not started this lab yet.');
+      return sendJson(res, 200, grade(lab, progress, this.opts.store.tasks(learner, lab.id), this.who(learner)));
     }
     if (parts[1] === 'sessions') {
       if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) {
-        throw new HttpError(403, 'bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+        throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
       }
       const learner = this.learner(req, res);
       if (parts.length === 2 && method === 'POST') {
         const body = await readBody(req, StartSessionRequest);
-        const session = await this.opts.sessions.start(learner, body.lab);
+        const session = await this.opts.sessions.start(learner, body.lab, addressOf(req));
         return sendJson(res, 201, this.opts.sessions.info(session));
       }
       if (parts.length >= 3) {
@@ -251,56 +397,95 @@ export class ApiServer {
         }
         const runner = this.opts.labs.runner(session.id);
         if (action === 'lab' && method === 'GET') {
-          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          if (!runner) throw new RequestError('no-lab', 'This session runs no lab.');
           return sendJson(res, 200, runner.status(localeOf(url)));
         }
         if (action === 'check' && method === 'POST') {
-          if (!runner) throw new HttpError(404, 'no-lab', 'This session runs no lab.');
+          if (!runner) throw new RequestError('no-lab', 'This session runs no lab.');
           await runner.check('manual');
           return sendJson(res, 200, runner.status(localeOf(url)));
         }
         if (action === 'hint' && method === 'POST') {
           const body = await readBody(req, HintRequest);
           const hints = runner?.revealHint(body.task, body.locale ?? 'en');
-          if (!hints) throw new HttpError(404, 'unknown-task', `This lab has no task "${body.task}".`);
+          if (!hints) throw new RequestError('unknown-task', `This lab has no task "${body.task}".`);
           return sendJson(res, 200, { task: body.task, hints });
         }
         if (action === 'answer' && method === 'POST') {
           const body = await readBody(req, AnswerRequest);
           const status = await runner?.answer(body.task, body.answer.trim());
-          if (!status) throw new HttpError(404, 'unknown-task', `This lab has no question task "${body.task}".`);
+          if (!status) throw new RequestError('unknown-task', `This lab has no question task "${body.task}".`);
           return sendJson(res, 200, status);
         }
         if (action === 'reset' && method === 'POST') {
-          const fresh = await this.opts.sessions.restart(session.id, learner);
+          const fresh = await this.opts.sessions.restart(session.id, learner, addressOf(req));
           this.opts.labs.runner(fresh.id)?.reset(fresh.hosts);
           return sendJson(res, 201, this.opts.sessions.info(fresh));
         }
       }
-      throw new HttpError(405, 'bad-method', `${method} ${url.pathname} is not supported.`);
+      throw new RequestError('bad-method', `${method} ${url.pathname} is not supported.`);
     }
-    throw new HttpError(404, 'not-found', `No API endpoint at ${url.pathname}.`);
+    throw new RequestError('not-found', `No API endpoint at ${url.pathname}.`);
   }
 
-  /** Instructors: every learner's grade in a lab, as JSON or CSV (Bearer token or ?token=). */
+  private who(learner: string): { learnerId: string; name?: string | undefined } {
+    return { learnerId: this.opts.identity.pseudonym(learner), name: this.opts.store.nameOf(learner) };
+  }
+
+  /** Instructors: every learner's grade in a lab, as JSON or CSV (sign-in cookie or bearer token, never a URL). */
   private grades(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? url.searchParams.get('token');
-    if (auth !== this.opts.instructorToken) throw new HttpError(401, 'instructor-only', 'Grade export needs the instructor token (printed by the server at start).');
+    if (!this.isInstructor(req)) {
+      throw new RequestError('instructor-only', `Grade export is for instructors: sign in at ${INSTRUCTOR_SIGN_IN_PAGE}, or send Authorization: Bearer <token>.`);
+    }
     const labId = url.searchParams.get('lab');
     const labs = labId ? [this.opts.labs.catalog.get(labId)] : this.opts.labs.catalog.all();
-    if (labs.some((l) => !l)) throw new HttpError(404, 'unknown-lab', `There is no lab called "${labId}".`);
-    const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks)));
+    if (labs.some((l) => !l)) throw new RequestError('unknown-lab', `There is no lab called "${labId}".`);
+    const grades = labs.flatMap((lab) => this.opts.store.labRuns(lab!.id).map((r) => grade(lab!, r.progress, r.tasks, this.who(r.progress.learner))));
     const format = url.searchParams.get('format') ?? 'json';
     if (format === 'csv') {
       res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="vethlab-grades${labId ? '-' + labId : ''}.csv"` });
       res.end(gradesCsv(grades));
       return;
     }
-    if (format !== 'json') throw new HttpError(400, 'bad-format', 'format is json or csv.');
+    if (format !== 'json') throw new RequestError('bad-format', 'format is json or csv.');
     sendJson(res, 200, grades);
   }
 
-  private async site(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Sign in (a form post of the token), sign out, or ask whether signed in. */
+  private async instructor(req: IncomingMessage, res: ServerResponse, action: string, method: string): Promise<void> {
+    if (action === 'status' && method === 'GET') return sendJson(res, 200, { signedIn: this.isInstructor(req) });
+    if (method !== 'POST' || (action !== 'sign-in' && action !== 'sign-out')) throw new RequestError('bad-method', `${method} /api/instructor/${action} is not supported.`);
+    if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+    if (action === 'sign-out') {
+      res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, '', 0, 'Strict', '/'));
+      res.writeHead(303, { location: INSTRUCTOR_SIGN_IN_PAGE }).end();
+      return;
+    }
+    const token = await readSignInToken(req);
+    if (!this.tryToken(req, token)) {
+      throw new RequestError('instructor-only', 'That is not the instructor token. It is in the data folder (instructor-token) or VETHLAB_INSTRUCTOR_TOKEN.');
+    }
+    this.opts.log.info({ address: addressOf(req) }, 'instructor signed in');
+    res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, this.opts.identity.instructorCookie(), INSTRUCTOR_SESSION_MS / 1000, 'Strict', '/'));
+    res.writeHead(303, { location: INSTRUCTOR_SIGN_IN_PAGE }).end();
+  }
+
+  /** The sign-in page: a form when signed out, the export links when signed in. */
+  private signInPage(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" });
+    res.end(signInHtml(this.isInstructor(req)));
+  }
+
+  private async site(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError('bad-method', `${req.method} is not supported for pages; use GET.`);
+    // Names no page has (NUL, control bytes, broken %-escapes) make fs calls throw: refuse them first.
+    let name: string;
+    try {
+      name = decodeURIComponent(url.pathname);
+    } catch {
+      throw new RequestError('bad-request', 'The path is not valid percent-encoding.');
+    }
+    if (/[\x00-\x1f\x7f\\]/.test(name)) throw new RequestError('not-found', 'There is no page at this path.');
     if (!existsSync(this.opts.siteDir)) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`The course site is not built (${this.opts.siteDir} is missing). Run \`npm start\`, which builds it.\n`);

@@ -6,7 +6,8 @@ import type { Lab } from './schema';
 /** Points a revealed hint costs in a graded lab (of 100). */
 export const HINT_PENALTY = 5;
 
-export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow[]): Grade {
+/** `who` names the learner as exports may: a pseudonym and the name they gave. */
+export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow[], who: { learnerId: string; name?: string | undefined }): Grade {
   const known = new Set(lab.tasks.map((t) => t.id));
   const mine = tasks.filter((t) => known.has(t.task));
   const tasksPassed = mine.filter((t) => t.passedAt).length;
@@ -14,7 +15,8 @@ export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow
   const base = (100 * tasksPassed) / lab.tasks.length;
   const score = Math.max(0, Math.round((base - (lab.graded ? HINT_PENALTY * hintsUsed : 0)) * 10) / 10);
   return {
-    learner: progress.learner,
+    learnerId: who.learnerId,
+    ...(who.name ? { name: who.name } : {}),
     lab: lab.id,
     tasksPassed,
     tasksTotal: lab.tasks.length,
@@ -28,10 +30,12 @@ export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow
 }
 
 export function gradesCsv(grades: Grade[]): string {
-  const cols = ['learner', 'lab', 'tasksPassed', 'tasksTotal', 'hintsUsed', 'score', 'startedAt', 'finishedAt', 'secondsTaken'] as const;
+  const cols = ['learnerId', 'name', 'lab', 'tasksPassed', 'tasksTotal', 'hintsUsed', 'score', 'startedAt', 'finishedAt', 'secondsTaken'] as const;
   const cell = (v: unknown) => {
-    const s = v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    let s = v === undefined ? '' : String(v);
+    // A learner's name is theirs to choose: one starting like a formula must not run in the instructor's spreadsheet.
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [cols.join(','), ...grades.map((g) => cols.map((c) => cell(g[c])).join(','))].join('\n') + '\n';
 }

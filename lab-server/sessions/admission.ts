@@ -12,6 +12,11 @@ export interface AdmissionLimits {
   minFreeMemoryBytes: number;
   /** Sandbox creations per learner per window. */
   perLearnerStarts: number;
+  /**
+   * ... and per network address: identities are free (a client without a
+   * cookie gets a new one), so this is what bounds one machine's starts.
+   */
+  perAddressStarts: number;
   perLearnerWindowMs: number;
 }
 
@@ -23,6 +28,7 @@ const LINE_TTL_MS = 60_000;
 export class Admission {
   private readonly line: { learner: string; lastSeen: number }[] = [];
   private readonly starts = new Map<string, number[]>();
+  private readonly addressStarts = new Map<string, number[]>();
 
   constructor(
     readonly limits: AdmissionLimits,
@@ -30,11 +36,18 @@ export class Admission {
   ) {}
 
   /** May this learner create `needed` sandboxes now, with `inUse` already running? */
-  check(learner: string, needed: number, inUse: number, now = Date.now()): AdmissionVerdict {
-    const recent = (this.starts.get(learner) ?? []).filter((t) => t > now - this.limits.perLearnerWindowMs);
-    this.starts.set(learner, recent);
-    if (recent.length >= this.limits.perLearnerStarts) {
-      return { ok: false, reason: 'rate-limited', retryAfterSec: Math.ceil((recent[0]! + this.limits.perLearnerWindowMs - now) / 1000) };
+  check(learner: string, needed: number, inUse: number, address?: string, now = Date.now()): AdmissionVerdict {
+    for (const [map, key, max] of [
+      [this.starts, learner, this.limits.perLearnerStarts],
+      [this.addressStarts, address, this.limits.perAddressStarts],
+    ] as const) {
+      if (key === undefined) continue;
+      const recent = (map.get(key) ?? []).filter((t) => t > now - this.limits.perLearnerWindowMs);
+      if (recent.length === 0) map.delete(key);
+      else map.set(key, recent);
+      if (recent.length >= max) {
+        return { ok: false, reason: 'rate-limited', retryAfterSec: Math.ceil((recent[0]! + this.limits.perLearnerWindowMs - now) / 1000) };
+      }
     }
     for (let i = this.line.length - 1; i >= 0; i--) if (this.line[i]!.lastSeen < now - LINE_TTL_MS) this.line.splice(i, 1);
     let place = this.line.findIndex((w) => w.learner === learner);
@@ -50,10 +63,9 @@ export class Admission {
   }
 
   /** A sandbox was created for the learner (counts against their rate). */
-  started(learner: string, now = Date.now()): void {
-    const list = this.starts.get(learner) ?? [];
-    list.push(now);
-    this.starts.set(learner, list);
+  started(learner: string, address?: string, now = Date.now()): void {
+    this.starts.set(learner, [...(this.starts.get(learner) ?? []), now]);
+    if (address !== undefined) this.addressStarts.set(address, [...(this.addressStarts.get(address) ?? []), now]);
   }
 
   get waiting(): number {

@@ -6,7 +6,8 @@
  * sandbox dies behind its back (engine events).
  */
 import { EventEmitter } from 'node:events';
-import type { SessionInfo, TerminalInfo } from '../../protocol/api';
+import type { ApiErrorCode, SessionInfo, TerminalInfo } from '../../protocol/api';
+import { RequestError } from '../errors';
 import type { Logger } from '../log';
 import { LABEL, MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
@@ -19,14 +20,14 @@ export interface Session extends Omit<SessionRow, 'endedAt' | 'endReason'> {
   state: 'ready' | 'gone';
 }
 
-export class SessionError extends Error {
+/** A refused session request; its code is one of the API's (protocol/api.ts). */
+export class SessionError extends RequestError {
   constructor(
-    readonly code: 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable' | 'full' | 'rate-limited',
+    code: Extract<ApiErrorCode, 'unknown-lab' | 'unknown-session' | 'forbidden' | 'sandbox-failed' | 'unavailable' | 'full' | 'rate-limited'>,
     message: string,
-    /** For `full` and `rate-limited`: when to ask again, and the place in line. */
-    readonly retry?: { afterSec: number; position?: number },
+    retry?: { afterSec: number; position?: number },
   ) {
-    super(message);
+    super(code, message, retry);
     this.name = 'SessionError';
   }
 }
@@ -66,6 +67,8 @@ export function terminalsOf(hosts: string[]): TerminalInfo[] {
 
 export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private readonly sessions = new Map<string, Session>();
+  /** Starts in progress, by learner and lab. */
+  private readonly booting = new Map<string, { learner: string; hosts: number; promise: Promise<Session> }>();
   private reaper: NodeJS.Timeout | null = null;
   private events: NodeJS.ReadableStream | null = null;
   private closing = false;
@@ -141,30 +144,53 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     return n;
   }
 
-  /** Starts a session for the learner's lab (or returns the one they already have). */
-  async start(learner: string, lab: string): Promise<Session> {
+  /**
+   * Starts a session for the learner's lab, or returns the one they already
+   * have or are already booting: one session per learner and lab, however
+   * many requests arrive at once.
+   */
+  start(learner: string, lab: string, address?: string): Promise<Session> {
+    const key = `${learner}\n${lab}`;
+    const inFlight = this.booting.get(key);
+    if (inFlight) return inFlight.promise;
+    for (const s of this.sessions.values()) {
+      if (s.learner === learner && s.lab === lab && s.state === 'ready') {
+        this.touch(s.id);
+        return Promise.resolve(s);
+      }
+    }
+    // boot() decides admission before its first await, so the next start already counts this one.
+    const entry = { learner, hosts: 0, promise: Promise.resolve(null as unknown as Session) };
+    entry.promise = this.boot(learner, lab, address, (n) => (entry.hosts = n)).finally(() => this.booting.delete(key));
+    this.booting.set(key, entry);
+    return entry.promise;
+  }
+
+  /** Sandboxes being created now (admitted, not yet live). */
+  get bootingCount(): number {
+    let n = 0;
+    for (const b of this.booting.values()) n += b.hosts;
+    return n;
+  }
+
+  private async boot(learner: string, lab: string, address: string | undefined, admitted: (hosts: number) => void): Promise<Session> {
     const hosts = this.opts.labHosts(lab);
     if (!hosts) throw new SessionError('unknown-lab', `There is no lab called "${lab}".`);
-    for (const s of [...this.sessions.values()]) {
-      if (s.learner !== learner || s.lab !== lab) continue;
-      if (s.state === 'ready') {
-        this.touch(s.id);
-        return s;
-      }
-      await this.end(s.id, 'sandbox-gone');
-    }
+    const gone = [...this.sessions.values()].filter((s) => s.learner === learner && s.lab === lab);
     // Progress that cannot be saved would be lost: no new session until the store is writable.
     if (!this.store.writable()) {
       throw new SessionError('unavailable', 'The progress store cannot be written (disk full or read-only); no new sessions until an instructor fixes it. Your progress so far is safe.');
     }
-    // Over the learner's allowance: their least recently used labs give their sandboxes back.
-    const keep = Math.max(0, (this.opts.sessionsPerLearner ?? Infinity) - 1);
+    // Over the learner's allowance: their least recently used labs give their sandboxes back (labs booting count too).
+    const bootingOfLearner = [...this.booting.values()].filter((b) => b.learner === learner).length;
+    const keep = Math.max(0, (this.opts.sessionsPerLearner ?? Infinity) - 1 - bootingOfLearner);
     const replaced = [...this.sessions.values()]
-      .filter((s) => s.learner === learner)
+      .filter((s) => s.learner === learner && !gone.includes(s))
       .sort((x, y) => y.lastActiveAt - x.lastActiveAt)
       .slice(keep);
-    const freed = replaced.reduce((n, s) => n + s.hosts.size, 0);
-    const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount - freed);
+    const freed = [...replaced, ...gone].reduce((n, s) => n + s.hosts.size, 0);
+    // Boots in progress hold their sandboxes already: a burst must not overrun the machine.
+    const verdict = this.opts.admission?.check(learner, hosts.length, this.sandboxCount + this.bootingCount - freed, address);
     if (verdict && !verdict.ok) {
       if (verdict.reason === 'rate-limited') {
         throw new SessionError('rate-limited', `You started too many sandboxes in a short time; try again in ${verdict.retryAfterSec} s.`, { afterSec: verdict.retryAfterSec });
@@ -175,8 +201,9 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
         { afterSec: 5, position: verdict.position },
       );
     }
-    this.opts.admission?.started(learner);
-    await Promise.all(replaced.map((s) => this.end(s.id, 'replaced')));
+    this.opts.admission?.started(learner, address);
+    admitted(hosts.length);
+    await Promise.all([...gone.map((s) => this.end(s.id, 'sandbox-gone')), ...replaced.map((s) => this.end(s.id, 'replaced'))]);
     const now = Date.now();
     const expiresAt = now + this.opts.ttlMs;
     const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? this.pool.take() : undefined;
@@ -214,6 +241,16 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));
       throw new SessionError('unavailable', `The progress store cannot be written (${(err as Error).message}); no new sessions until it is fixed.`);
     }
+    if (this.closing) {
+      // The server stopped while this sandbox booted: it must not outlive the server unowned.
+      try {
+        this.store.endSession(id, 'server-stopped');
+      } catch {
+        // the store may be closed already; the row is ended at the next start's reconcile
+      }
+      await Promise.all([...sandboxes.values()].map((s) => this.engine.remove(s)));
+      throw new SessionError('unavailable', 'The lab server is stopping; start again in a moment.');
+    }
     this.sessions.set(id, session);
     this.opts.log.info({ session: id, lab, fromPool: Boolean(pooled) }, 'session started');
     this.emit('ready', session);
@@ -221,10 +258,10 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   }
 
   /** Ends the session and starts the same lab again in fresh sandboxes. */
-  async restart(id: string, learner: string): Promise<Session> {
+  async restart(id: string, learner: string, address?: string): Promise<Session> {
     const s = this.get(id, learner);
     await this.end(s.id, 'reset');
-    return this.start(learner, s.lab);
+    return this.start(learner, s.lab, address);
   }
 
   /** The session, if it exists and belongs to this learner. */
@@ -284,6 +321,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     const due = [...this.sessions.values()].filter((s) => s.expiresAt <= now || s.lastActiveAt + this.opts.idleTimeoutMs <= now);
     await Promise.all(due.map((s) => this.end(s.id, s.expiresAt <= now ? 'expired' : 'idle')));
     this.pool.recycle();
+    // Health reports the last probe; housekeeping, not each health call, pays for it.
+    this.store.writable();
   }
 
   private async watchEngine(): Promise<void> {
@@ -354,6 +393,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.closing = true;
     if (this.reaper) clearInterval(this.reaper);
     (this.events as { destroy?: () => void } | null)?.destroy?.();
+    // Boots in progress finish first (and remove their sandboxes, seeing `closing`).
+    await Promise.allSettled([...this.booting.values()].map((b) => b.promise));
     if (keepSandboxes) {
       await this.pool.stop();
       return;

@@ -49,6 +49,8 @@ const MIGRATIONS: string[] = [
    );`,
   // 3: sandboxes no longer have a volume (their disk is a tmpfs); the column names the container
   `ALTER TABLE session_hosts RENAME COLUMN volume TO sandbox_name;`,
+  // 4: the name a learner gives for grade exports (learner is the server-issued id, never a cookie)
+  `CREATE TABLE learner_names (learner TEXT PRIMARY KEY, name TEXT NOT NULL);`,
 ];
 
 export interface SessionRow {
@@ -123,19 +125,23 @@ export class Store {
     }
   }
 
-  /** Can the store be written right now (disk not full, file not read-only)? */
+  /** What the last probe found (the migrations at open were the first). Reading it writes nothing. */
+  lastKnownWritable = true;
+
+  /** Can the store be written right now (disk not full, file not read-only)? A write transaction: not for every request. */
   writable(): boolean {
     try {
       this.db.exec('BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS _probe (x); INSERT INTO _probe VALUES (1); DELETE FROM _probe; COMMIT;');
-      return true;
+      this.lastKnownWritable = true;
     } catch {
       try {
         this.db.exec('ROLLBACK');
       } catch {
         // no transaction open
       }
-      return false;
+      this.lastKnownWritable = false;
     }
+    return this.lastKnownWritable;
   }
 
   get schemaVersion(): number {
@@ -248,6 +254,14 @@ export class Store {
 
   saveAnswer(learner: string, lab: string, task: string, answer: string): void {
     this.db.transaction(() => this.upsertTask(learner, lab, task, 'answer = ?, attempts = attempts + 1', answer))();
+  }
+
+  setName(learner: string, name: string): void {
+    this.db.prepare(`INSERT INTO learner_names (learner, name) VALUES (?, ?) ON CONFLICT(learner) DO UPDATE SET name = excluded.name`).run(learner, name);
+  }
+
+  nameOf(learner: string): string | undefined {
+    return (this.db.prepare(`SELECT name FROM learner_names WHERE learner = ?`).get(learner) as { name: string } | undefined)?.name;
   }
 
   /** Every learner's progress in a lab (for grade export). */

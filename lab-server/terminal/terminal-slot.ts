@@ -83,7 +83,8 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     peer.begin(from, reset, replay);
     this.updateFlow();
     this.emit('attached');
-    void shell.resize(size.cols, size.rows);
+    // A shell that already ended cannot be resized; its end is reported elsewhere.
+    shell.resize(size.cols, size.rows).catch(() => {});
   }
 
   detach(peer: TerminalPeer): void {
@@ -97,8 +98,25 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     this.peer?.sendMessage(msg);
   }
 
-  write(data: string): void {
-    this.shell?.stream.write(data);
+  /**
+   * Sends keystrokes to the shell. False when the shell's stream is full: the
+   * caller stops reading its input until `whenDrained` calls back.
+   */
+  write(data: string): boolean {
+    return this.shell ? this.shell.stream.write(data) : true;
+  }
+
+  /** Calls back once the shell's stream takes input again (at once if it does now or the shell is gone). */
+  whenDrained(callback: () => void): void {
+    const stream = this.shell?.stream;
+    if (!stream || !stream.writableNeedDrain) return callback();
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      callback();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
   }
 
   async resize(cols: number, rows: number): Promise<void> {

@@ -5,7 +5,7 @@
  * failing. Fatal conditions (unknown session, takeover, sandbox gone) are
  * reported, then the socket is closed with an application close code.
  */
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import {
   ClientMessage,
   CloseCode,
@@ -21,6 +21,14 @@ import type { TerminalPeer, TerminalSlot } from './terminal-slot';
 const HELLO_TIMEOUT_MS = 10_000;
 const MAX_ERRORS = 50;
 const REPLAY_FRAME_BYTES = 64 * 1024;
+/** Input frames (and their bytes) kept while the shell opens; more is refused, not queued. */
+export const MAX_PENDING_FRAMES = 64;
+export const MAX_PENDING_BYTES = 64 * 1024;
+/** Keystrokes per terminal: this many bytes a second on average, in bursts up to INPUT_BURST_BYTES (a paste). */
+export const INPUT_BYTES_PER_SEC = 64 * 1024;
+export const INPUT_BURST_BYTES = 256 * 1024;
+/** Output queued in the server for a page that does not read it: past this, the page is dropped (it reconnects and replays). */
+export const MAX_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface TerminalSocketContext {
   learner: string;
@@ -36,6 +44,19 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
   let errors = 0;
   let unsubscribe: (() => void) | null = null;
   const pending: Exclude<ClientMessage, { type: 'hello' | 'ping' }>[] = [];
+  let pendingBytes = 0;
+  // Input is read from the socket only while the shell takes it and the rate allows: a
+  // sender faster than either waits in its own TCP buffer, not in this server's memory.
+  let inputTokens = INPUT_BURST_BYTES;
+  let tokensAt = Date.now();
+  let holds = 0;
+  let resumeTimer: NodeJS.Timeout | null = null;
+  const hold = () => {
+    if (holds++ === 0) ws.pause();
+  };
+  const release = () => {
+    if (--holds === 0 && ws.readyState === ws.OPEN) ws.resume();
+  };
 
   const send = (msg: ServerMessage) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
@@ -60,7 +81,11 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
       send(msg);
     },
     sendOutput(bytes) {
-      if (ws.readyState === ws.OPEN) ws.send(bytes, { binary: true });
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_SOCKET_BUFFER_BYTES) {
+        return fail('too-large', 'This page is not reading its output; reconnect to continue where it left off.', CloseCode.protocolError);
+      }
+      ws.send(bytes, { binary: true });
     },
     takenOver() {
       slot = null;
@@ -77,7 +102,17 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
     if (!slot && !attaching) fail('not-attached', `No hello within ${HELLO_TIMEOUT_MS / 1000} s.`, CloseCode.protocolError);
   }, HELLO_TIMEOUT_MS);
 
+  // A throw in a 'message' listener would escape into ws's parser and end the process.
   ws.on('message', (data, isBinary) => {
+    try {
+      onMessage(data, isBinary);
+    } catch (err) {
+      ctx.log.error({ err }, 'terminal frame failed');
+      fail('internal', 'The server could not handle that frame; the log has the details.');
+    }
+  });
+
+  function onMessage(data: RawData, isBinary: boolean): void {
     if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
     if (size > MAX_CLIENT_FRAME_BYTES) return fail('too-large', `Frame of ${size} bytes is over the ${MAX_CLIENT_FRAME_BYTES}-byte limit; it was dropped.`);
@@ -128,6 +163,7 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
           () => {
             attaching = false;
             if (ws.readyState !== ws.OPEN) return target.detach(peer);
+            pendingBytes = 0;
             for (const m of pending.splice(0)) if (slot) apply(slot, m);
           },
           (err: unknown) => {
@@ -141,21 +177,47 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
       }
       default:
         // Keystrokes typed while the shell opens are kept, not dropped.
-        if (attaching) return pending.length < 1000 ? void pending.push(msg) : fail('too-large', 'Too many frames before the shell opened; this one was dropped.');
+        if (attaching) {
+          const size = msg.type === 'input' ? Buffer.byteLength(msg.data) : 0;
+          if (pending.length >= MAX_PENDING_FRAMES || pendingBytes + size > MAX_PENDING_BYTES) {
+            return fail('too-large', 'Too much input before the shell opened; this frame was dropped.');
+          }
+          pendingBytes += size;
+          return void pending.push(msg);
+        }
         if (!slot) return fail('not-attached', `Send hello before ${msg.type}.`);
         apply(slot, msg);
     }
-  });
+  }
 
   function apply(target: TerminalSlot, msg: Exclude<ClientMessage, { type: 'hello' | 'ping' }>): void {
     if (msg.type === 'input') {
-      target.write(msg.data);
+      if (!target.write(msg.data)) {
+        hold();
+        target.whenDrained(release);
+      }
+      throttle(Buffer.byteLength(msg.data));
       if (sessionId) ctx.sessions.touch(sessionId);
-    } else if (msg.type === 'resize') void target.resize(msg.cols, msg.rows);
+    } else if (msg.type === 'resize') target.resize(msg.cols, msg.rows).catch((err: unknown) => ctx.log.debug({ err }, 'resize failed'));
     else target.ack(peer, msg.seq);
   }
 
+  /** Token bucket: over the rate, stop reading until the bucket has refilled. */
+  function throttle(bytes: number): void {
+    const now = Date.now();
+    inputTokens = Math.min(INPUT_BURST_BYTES, inputTokens + ((now - tokensAt) * INPUT_BYTES_PER_SEC) / 1000);
+    tokensAt = now;
+    inputTokens -= bytes;
+    if (inputTokens >= 0 || resumeTimer) return;
+    hold();
+    resumeTimer = setTimeout(() => {
+      resumeTimer = null;
+      release();
+    }, Math.ceil((-inputTokens * 1000) / INPUT_BYTES_PER_SEC));
+  }
+
   ws.on('close', () => {
+    if (resumeTimer) clearTimeout(resumeTimer);
     clearTimeout(helloTimer);
     unsubscribe?.();
     slot?.detach(peer);

@@ -146,9 +146,14 @@ describe('a lab in a live session', () => {
     expect((await learner.request('GET', '/api/grades?lab=probe')).status).toBe(401);
     const res = await fetch(`${server.url}/api/grades?lab=probe&format=csv`, { headers: { authorization: `Bearer ${server.instructorToken}` } });
     const csv = await res.text();
-    expect(csv.split('\n')[0]).toBe('learner,lab,tasksPassed,tasksTotal,hintsUsed,score,startedAt,finishedAt,secondsTaken');
-    expect(csv).toMatch(/,probe,4,4,2,100,/);
-    const json = await (await fetch(`${server.url}/api/grades?token=${server.instructorToken}`)).json();
+    expect(csv.split('\n')[0]).toBe('learnerId,name,lab,tasksPassed,tasksTotal,hintsUsed,score,startedAt,finishedAt,secondsTaken');
+    expect(csv).toMatch(/^L-[A-Za-z0-9_-]{12},,probe,4,4,2,100,/m);
+    // The export names no credential: the learner's cookie appears nowhere in it.
+    expect(csv).not.toContain(learner.cookie!.split('=')[1]!);
+    expect(csv).not.toContain(learner.cookie!.split('=')[1]!.split('.')[0]!);
+    // The token in a URL is not accepted (it would land in history and proxy logs).
+    expect((await fetch(`${server.url}/api/grades?token=${server.instructorToken}`)).status).toBe(401);
+    const json = await (await fetch(`${server.url}/api/grades`, { headers: { authorization: `Bearer ${server.instructorToken}` } })).json();
     expect(json).toEqual(expect.arrayContaining([expect.objectContaining({ lab: 'probe', tasksPassed: 4 })]));
   });
 

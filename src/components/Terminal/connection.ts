@@ -12,11 +12,12 @@
  * pauses the shell while too much is sent but unacknowledged, so a flood of
  * output cannot run ahead of what the page can draw.
  */
-import { ApiError, SessionInfo } from '../../../protocol/api';
+import { ApiError, ApiErrorCode, SessionInfo } from '../../../protocol/api';
 import { emitLab, onLab, sessionStorageKey } from '../lab-bus';
 import {
   ACK_EVERY_BYTES,
   CloseCode,
+  ErrorCode,
   MAX_CLIENT_FRAME_BYTES,
   MAX_COLS,
   MAX_ROWS,
@@ -129,7 +130,8 @@ class ApiFailure extends Error {
   constructor(
     message: string,
     readonly status: number,
-    readonly code: string,
+    /** The lab-server's code; undefined when the answer was not the lab-server's (network, proxy). */
+    readonly code: ApiErrorCode | undefined,
     /** True when waiting and trying again may help (the server is down or restarting). */
     readonly retry: boolean,
   ) {
@@ -296,7 +298,7 @@ export class TerminalConnection {
       } catch (err) {
         if (!current()) return;
         // A full machine: say where the learner is in line (once per change) and keep asking.
-        if (err instanceof ApiFailure && err.code === 'full' && err.message !== this.lastQueueMessage) {
+        if (err instanceof ApiFailure && err.code === ApiErrorCode.enum.full && err.message !== this.lastQueueMessage) {
           this.lastQueueMessage = err.message;
           this.opts.sink.write(noticeLine(err.message, 'yellow'));
         }
@@ -357,7 +359,7 @@ export class TerminalConnection {
     if (stored) {
       const found = await this.api('GET', `/api/sessions/${encodeURIComponent(stored)}`).catch((err: unknown) => {
         // The server does not know it (any more), or it is someone else's: start a new one.
-        if (err instanceof ApiFailure && (err.status === 404 || err.status === 403 || err.status === 410)) return null;
+        if (err instanceof ApiFailure && (err.code === ApiErrorCode.enum['unknown-session'] || err.code === ApiErrorCode.enum.forbidden)) return null;
         throw err;
       });
       const info = found === null ? null : SessionInfo.safeParse(found);
@@ -366,7 +368,7 @@ export class TerminalConnection {
     }
     const created = await this.api('POST', '/api/sessions', { lab: this.opts.lab });
     const info = SessionInfo.safeParse(created);
-    if (!info.success) throw new ApiFailure(this.texts.unexpectedAnswer(200, ''), 200, 'bad-answer', false);
+    if (!info.success) throw new ApiFailure(this.texts.unexpectedAnswer(200, ''), 200, undefined, false);
     this.storeSession(info.data.sessionId);
     return info.data.sessionId;
   }
@@ -383,7 +385,7 @@ export class TerminalConnection {
       });
     } catch (err) {
       // Network error: the server is down or restarting, or the machine is offline.
-      throw new ApiFailure((err as Error).message || 'network error', 0, 'network', true);
+      throw new ApiFailure((err as Error).message || 'network error', 0, undefined, true);
     }
     const text = await res.text().catch(() => '');
     let json: unknown = undefined;
@@ -397,11 +399,11 @@ export class TerminalConnection {
     if (problem.success) {
       // The lab-server itself answered: its message is meant for the learner.
       // `full`: the machine is full and the learner is in line; asking again is the way in.
-      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === 'full');
+      throw new ApiFailure(problem.data.error, res.status, problem.data.code, problem.data.code === ApiErrorCode.enum.full);
     }
     // Not the lab-server's answer: a proxy in front of a server that is (re)starting, or no lab-server at all.
     const gateway = res.status === 502 || res.status === 503 || res.status === 504;
-    throw new ApiFailure(this.texts.unexpectedAnswer(res.status, res.statusText), res.status, 'bad-answer', gateway);
+    throw new ApiFailure(this.texts.unexpectedAnswer(res.status, res.statusText), res.status, undefined, gateway);
   }
 
   private crossOrigin(): boolean {
@@ -532,17 +534,17 @@ export class TerminalConnection {
       return;
     }
     switch (msg.code) {
-      case 'taken-over':
+      case ErrorCode.enum['taken-over']:
         this.opts.sink.write(noticeLine(this.texts.takenOver, 'yellow'));
         return this.stop({ kind: 'taken-over' });
-      case 'sandbox-gone':
+      case ErrorCode.enum['sandbox-gone']:
         this.opts.sink.write(noticeLine(msg.message || this.texts.sandboxGone));
         this.forgetSession(this.sessionId);
         return this.stop({ kind: 'sandbox-gone' });
-      case 'forbidden':
+      case ErrorCode.enum['forbidden']:
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'forbidden', message: msg.message });
-      case 'unknown-session':
+      case ErrorCode.enum['unknown-session']:
         // The server forgot the session (it restarted, or the session expired):
         // start a new one once, then attach again. A second time in a row is a real problem.
         if (!this.renewedSession) {
@@ -554,12 +556,12 @@ export class TerminalConnection {
         }
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'failed', message: msg.message });
-      case 'unknown-terminal':
+      case ErrorCode.enum['unknown-terminal']:
         this.opts.sink.write(noticeLine(msg.message));
         return this.stop({ kind: 'failed', message: msg.message });
       default:
         // server-shutdown, internal, protocol errors: say so, then reconnect with backoff.
-        this.opts.sink.write(noticeLine(msg.message, msg.code === 'server-shutdown' ? 'yellow' : 'red'));
+        this.opts.sink.write(noticeLine(msg.message, msg.code === ErrorCode.enum['server-shutdown'] ? 'yellow' : 'red'));
         return;
     }
   }
@@ -613,7 +615,7 @@ export class TerminalConnection {
       case CloseCode.unknownSession:
         // No error frame came first (it would have handled this): treat it the same way.
         if (this.sessionId !== null) {
-          this.onServerError({ type: 'error', code: 'unknown-session', message: 'This session is unknown to the lab server.', fatal: true });
+          this.onServerError({ type: 'error', code: ErrorCode.enum['unknown-session'], message: 'This session is unknown to the lab server.', fatal: true });
           if (this.stopped) return;
         }
         break;
