@@ -18,8 +18,11 @@ import { LabCatalog } from '../lab-server/labs/catalog';
 import type { TaskStatus } from '../protocol/lab';
 import { Learner, plain, type TerminalConnection } from '../test/support/terminal-client';
 import { startTestServer } from '../test/support/lab-server';
+import { CpuAttribution } from './cpu-attribution';
 
 const KEY_MS = 80;
+/** The OSC the sandbox's bashrc prints when a command finishes (terminal-slot.ts). */
+const PROMPT_MARK = '\x1b]6973;vethlab;prompt\x07';
 const WARM = process.argv.includes('--warm');
 const PAUSE_MS = 1500;
 const LEARNER_LIMIT_MS = 6 * 60_000;
@@ -51,6 +54,8 @@ interface LearnerResult {
   finished: boolean;
   promptMs?: number;
   greenMs: number[];
+  /** From the prompt coming back (the command done) to green: the checking alone, without the command's own run time. */
+  greenAfterPromptMs: number[];
   echoMs: number[];
   error?: string;
   screenTail?: string;
@@ -77,7 +82,7 @@ async function typeCommand(term: TerminalConnection, command: string, echoMs: nu
 }
 
 async function oneLearner(baseUrl: string, labId: string, commands: string[], taskIds: string[]): Promise<LearnerResult> {
-  const result: LearnerResult = { finished: false, greenMs: [], echoMs: [] };
+  const result: LearnerResult = { finished: false, greenMs: [], greenAfterPromptMs: [], echoMs: [] };
   const deadline = Date.now() + LEARNER_LIMIT_MS;
   const learner = new Learner(baseUrl);
   let term: TerminalConnection | undefined;
@@ -106,15 +111,30 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
     };
     for (const command of commands) {
       let before = passed();
-      const sent = await typeCommand(term, command, result.echoMs, () => (before = passed()));
+      let from = term.output.length;
+      const sent = await typeCommand(term, command, result.echoMs, () => {
+        before = passed();
+        from = term!.output.length;
+      });
+      // The shell's prompt mark after Enter: the command is done.
+      let promptAt: number | undefined;
+      const prompted = term.waitFor(() => term!.output.indexOf(PROMPT_MARK, from) >= 0 || undefined, 60_000, 'prompt mark').then(
+        () => (promptAt = performance.now()),
+        () => {},
+      );
       // A command that completes a task: time until the page is told it passed.
       const newly = await term
         .waitFor(() => (passed().size > before.size ? passed().size : undefined), 20_000, 'green')
         .then(
-          () => performance.now() - sent,
+          () => performance.now(),
           () => undefined,
         );
-      if (newly !== undefined) result.greenMs.push(newly);
+      if (newly !== undefined) {
+        result.greenMs.push(newly - sent);
+        await Promise.race([prompted, sleep(2000)]);
+        // Green before the prompt came back (a timer run mid-command) took no checking time after it.
+        result.greenAfterPromptMs.push(promptAt === undefined ? newly - sent : Math.max(0, newly - promptAt));
+      }
       await sleep(PAUSE_MS);
       if (Date.now() > deadline) throw new Error('ran out of time');
     }
@@ -147,10 +167,12 @@ async function run(n: number, labId: string) {
   let peakEngine = 0;
   const cpu0 = process.cpuUsage();
   const load: number[] = [];
+  const attribution = await CpuAttribution.begin(server.engine.docker);
   const sampler = setInterval(() => {
     peakServer = Math.max(peakServer, process.memoryUsage().rss / 1024 ** 2);
     peakEngine = Math.max(peakEngine, rssOf(['dockerd', 'containerd']));
     load.push(os.loadavg()[0]!);
+    attribution.sample();
   }, 500);
   const t0 = Date.now();
   try {
@@ -163,7 +185,8 @@ async function run(n: number, labId: string) {
     );
     const wall = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const all = (k: 'greenMs' | 'echoMs') => results.flatMap((r) => r[k]);
+    const cpuBy = attribution.report();
+    const all = (k: 'greenMs' | 'echoMs' | 'greenAfterPromptMs') => results.flatMap((r) => r[k]);
     const prompts = results.flatMap((r) => (r.promptMs !== undefined ? [r.promptMs] : []));
     return {
       n,
@@ -172,6 +195,9 @@ async function run(n: number, labId: string) {
       promptP95: pct(prompts, 95),
       greenP50: pct(all('greenMs'), 50),
       greenP95: pct(all('greenMs'), 95),
+      greenAfterPromptP50: pct(all('greenAfterPromptMs'), 50),
+      greenAfterPromptP95: pct(all('greenAfterPromptMs'), 95),
+      cpuSecondsBy: cpuBy,
       echoP50: pct(all('echoMs'), 50),
       echoP99: pct(all('echoMs'), 99),
       peakServerMiB: peakServer,
@@ -197,10 +223,15 @@ for (const n of sizes.length ? sizes : [10]) {
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
   console.log(`finished ${r.finished}/${r.n} in ${r.wallSec.toFixed(0)} s`);
   console.log(`time to prompt     p50 ${f(r.promptP50)} ms   p95 ${f(r.promptP95)} ms`);
-  console.log(`command -> green   p50 ${f(r.greenP50)} ms   p95 ${f(r.greenP95)} ms`);
+  console.log(`command -> green   p50 ${f(r.greenP50)} ms   p95 ${f(r.greenP95)} ms   (from the prompt's return: p50 ${f(r.greenAfterPromptP50)} ms   p95 ${f(r.greenAfterPromptP95)} ms)`);
   console.log(`keystroke echo     p50 ${r.echoP50.toFixed(1)} ms   p99 ${r.echoP99.toFixed(1)} ms`);
   console.log(`peak memory        lab-server ${f(r.peakServerMiB)} MiB   dockerd+containerd ${f(r.peakEngineMiB)} MiB`);
   console.log(`cpu                lab-server ${r.serverCpuPct.toFixed(0)}% of one core   peak load(1m) ${r.peakLoad1.toFixed(1)} on ${os.cpus().length} cores`);
+  const totalCpu = Object.values(r.cpuSecondsBy).reduce((a, b) => a + b, 0);
+  console.log(`cpu by component   (${totalCpu.toFixed(0)} CPU seconds in ${r.wallSec.toFixed(0)} s; the lab-server's share includes this driver's ${r.n} clients)`);
+  for (const [component, seconds] of Object.entries(r.cpuSecondsBy).sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${component.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s  ${((100 * seconds) / Math.max(totalCpu, 1e-9)).toFixed(0).padStart(3)}%`);
+  }
   if (r.errors.length) console.log(`errors: ${r.errors.join(' | ')}`);
   for (const screen of r.screens.slice(0, 3)) console.log(`  a stuck learner's screen ended: ${screen}`);
 }
