@@ -51,22 +51,29 @@ export class CpuAttribution {
   private constructor(
     private readonly docker: Docker,
     private readonly roles: Map<string, string>,
+    private readonly instance: string,
   ) {
     this.start = this.snapshot();
   }
 
-  /** Starts counting now; containers already running count only from here. */
-  static async begin(docker: Docker): Promise<CpuAttribution> {
+  /**
+   * Starts counting now, for one server's containers (its instance label;
+   * other servers' and test runs' count as the rest of the machine).
+   * Containers already running count only from here.
+   */
+  static async begin(docker: Docker, instance: string): Promise<CpuAttribution> {
     const roles = new Map<string, string>();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL.role] } })) roles.set(c.Id, c.Labels[LABEL.role]!);
-    return new CpuAttribution(docker, roles);
+    for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL.role] } })) {
+      roles.set(c.Id, c.Labels[LABEL.instance] === instance ? c.Labels[LABEL.role]! : 'other');
+    }
+    return new CpuAttribution(docker, roles, instance);
   }
 
   private roleOf(id: string): void {
     void this.docker
       .getContainer(id)
       .inspect()
-      .then((info) => this.roles.set(id, info.Config.Labels[LABEL.role] ?? 'other'))
+      .then((info) => this.roles.set(id, info.Config.Labels[LABEL.instance] === this.instance ? (info.Config.Labels[LABEL.role] ?? 'other') : 'other'))
       .catch(() => {});
   }
 
@@ -87,6 +94,7 @@ export class CpuAttribution {
           this.roleOf(id);
           continue;
         }
+        if (role === 'other') continue;
         const total = Number(read(path.join(CPUACCT, id, 'cpuacct.usage')) ?? 0) / 1e9;
         if (role === 'checker') this.note(`cg:${id}`, 'checkers', total, now);
         else {
@@ -105,8 +113,9 @@ export class CpuAttribution {
       const isDaemon = ENGINE_DAEMONS.has(comm) || comm.startsWith('containerd-shim');
       if (!isDaemon) continue;
       const cgroup = read(`/proc/${pid}/cgroup`) ?? '';
-      const inSandbox = /:cpuacct[^:]*:\/vethlab\/[0-9a-f]{64}/.test(cgroup);
-      if (inSandbox) {
+      const sandboxId = /:cpuacct[^:]*:\/vethlab\/([0-9a-f]{64})/.exec(cgroup)?.[1];
+      if (sandboxId) {
+        if (this.roles.get(sandboxId) !== 'sandbox') continue;
         // Shims of the learner's containers count with the inner engine; the containers themselves are above.
         if (!/\/docker\/[0-9a-f]{64}/.test(cgroup.split('\n').find((l) => l.includes('cpuacct')) ?? '')) this.note(`p:${pid}`, 'inner engines (dockerd, containerd)', processSeconds(pid), now);
       } else {

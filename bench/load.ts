@@ -167,7 +167,7 @@ async function run(n: number, labId: string) {
   let peakEngine = 0;
   const cpu0 = process.cpuUsage();
   const load: number[] = [];
-  const attribution = await CpuAttribution.begin(server.engine.docker);
+  const attribution = await CpuAttribution.begin(server.engine.docker, server.engine.ownLabel.split('=')[1]!);
   const sampler = setInterval(() => {
     peakServer = Math.max(peakServer, process.memoryUsage().rss / 1024 ** 2);
     peakEngine = Math.max(peakEngine, rssOf(['dockerd', 'containerd']));
