@@ -47,6 +47,9 @@ export function labInfo(lab: Lab, locale: string): LabInfo {
   };
 }
 
+/** A second look this long after a command's own check, while tasks are open. */
+const SETTLE_MS = 2000;
+
 export class LabService {
   private readonly runners = new Map<string, LabRunner>();
   private readonly executor: CheckExecutor;
@@ -68,7 +71,15 @@ export class LabService {
       this.runners.delete(id);
       this.enginesDown.delete(id);
     });
-    registry.on('prompt', (id) => void this.runners.get(id)?.check('prompt'));
+    registry.on('prompt', (id) => {
+      const runner = this.runners.get(id);
+      if (!runner) return;
+      // What a command starts may need a moment (a container's server coming up):
+      // one more look shortly after, instead of waiting for the timer.
+      void runner.check('prompt').then(() => {
+        if (!runner.finished) setTimeout(() => void runner.check('timer'), SETTLE_MS).unref();
+      });
+    });
     registry.on('attached', (id) => this.push(id));
   }
 
@@ -76,8 +87,11 @@ export class LabService {
    * Checks every few seconds too, for state changed without a prompt (a
    * container that died), and probes the inner engines. Each session's timer
    * runs back off when its runs get slow, and wait behind learners' own.
+   * Every finished command already checks at once (the prompt mark): at 25
+   * learners, timer runs at 5 s were most of the checkers' CPU, which the
+   * prompt-triggered runs then queued behind.
    */
-  startTimer(intervalMs = 5000): void {
+  startTimer(intervalMs = 10_000): void {
     this.timer = setInterval(() => {
       for (const [id, runner] of this.runners) {
         if (!this.registry.hasAttached(id) || !runner.timerDue(intervalMs)) continue;
