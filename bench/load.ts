@@ -19,6 +19,7 @@ import type { TaskStatus } from '../protocol/lab';
 import { Learner, plain, type TerminalConnection } from '../test/support/terminal-client';
 import { startTestServer } from '../test/support/lab-server';
 import { CpuAttribution } from './cpu-attribution';
+import { sweep } from './harness';
 
 const KEY_MS = 80;
 /** The OSC the sandbox's bashrc prints when a command finishes (terminal-slot.ts). */
@@ -211,6 +212,8 @@ async function run(n: number, labId: string) {
   } finally {
     clearInterval(sampler);
     await server.close();
+    const left = await sweep(server.engine.docker, server.engine.ownLabel);
+    if (left) console.error(`load: removed ${left} container(s) the server left behind`);
   }
 }
 

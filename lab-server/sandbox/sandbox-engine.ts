@@ -302,11 +302,26 @@ export class SandboxEngine {
     return info.State.Pid;
   }
 
-  /** Recreates a sandbox's checker if it is gone (a learner can kill its processes). */
+  /** Recreates a sandbox's checker if it is gone. */
   async ensureChecker(sandbox: Sandbox): Promise<void> {
     if (await this.isRunning(checkerName(sandbox.name))) return;
     const info = await this.docker.getContainer(sandbox.containerId).inspect();
+    if (!info.State.Running) throw new Error('the sandbox is not running');
     await this.createChecker(sandbox.name, sandbox.containerId, info.Config.Labels);
+    // A sandbox removed meanwhile (its session ended mid-check) must not leave a checker behind.
+    if (!(await this.isRunning(sandbox.containerId))) {
+      await this.removeContainer(checkerName(sandbox.name));
+      throw new Error('the sandbox is not running');
+    }
+  }
+
+  /** Removes this server's checkers whose sandbox is gone (a race with a removal can leave one). */
+  async removeOrphanCheckers(): Promise<number> {
+    const running = new Set((await this.docker.listContainers({ filters: { label: [this.ownLabel, `${LABEL.role}=sandbox`] } })).map((c) => c.Id));
+    const checkers = await this.docker.listContainers({ all: true, filters: { label: [this.ownLabel, `${LABEL.role}=checker`] } });
+    const orphans = checkers.filter((c) => !running.has(c.Labels[LABEL.sandbox] ?? ''));
+    await Promise.all(orphans.map((c) => this.removeContainer(c.Id)));
+    return orphans.length;
   }
 
   /**

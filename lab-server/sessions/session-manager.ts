@@ -321,6 +321,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     const due = [...this.sessions.values()].filter((s) => s.expiresAt <= now || s.lastActiveAt + this.opts.idleTimeoutMs <= now);
     await Promise.all(due.map((s) => this.end(s.id, s.expiresAt <= now ? 'expired' : 'idle')));
     this.pool.recycle();
+    await this.engine.removeOrphanCheckers().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove orphan checkers'));
     // Health reports the last probe; housekeeping, not each health call, pays for it.
     this.store.writable();
   }
@@ -400,6 +401,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       return;
     }
     await Promise.all([this.pool.drain(), ...[...this.sessions.keys()].map((id) => this.end(id, 'server-stopped'))]);
+    await this.engine.removeOrphanCheckers().catch(() => {});
   }
 }
 
