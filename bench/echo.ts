@@ -6,7 +6,7 @@
  * cleared with Ctrl-U at the end.
  */
 import { finish, sleep, startToPrompt, withServer, type Section, type SectionResult, type Variant } from './harness';
-import { PROMPT } from './raw-terminal';
+import { PROMPT } from '../test/support/terminal-client';
 import { figure, summarize } from './stats';
 
 const KEYS = 200;
@@ -23,7 +23,7 @@ export const echoIn = (v?: Variant): Section => ({
       const { term } = p;
       try {
         await sleep(500); // let the start-of-session lab check finish
-        term.input('echo ');
+        term.type('echo ');
         await term.waitFor(() => term.tailText().endsWith(`${PROMPT}echo `) || undefined, KEY_TIMEOUT_MS, 'the echo of "echo "');
 
         const latencies: number[] = [];
@@ -38,17 +38,17 @@ export const echoIn = (v?: Variant): Section => ({
             if (chunk.length !== 1) otherFrames++;
           };
           const t0 = performance.now();
-          term.input(ch);
+          term.type(ch);
           await term.waitFor(() => echoedAt || undefined, KEY_TIMEOUT_MS, `the echo of key ${i} (${ch})`);
           latencies.push(echoedAt - t0);
         }
         term.onOutput = null;
 
         // Ctrl-U clears the typed line; Enter on the empty line then gives a fresh prompt.
-        term.input('\x15');
+        term.type('\x15');
         await sleep(100);
         const before = term.bytes;
-        term.input('\r');
+        term.type('\r');
         await term.waitFor(() => (term.bytes > before && term.tailText().endsWith(PROMPT)) || undefined, KEY_TIMEOUT_MS, 'a fresh prompt after Ctrl-U');
         // Had the line not been cleared, bash would have run it and printed the letters on a line of their own.
         const lastCommand = term.tailText().split(PROMPT).slice(-2, -1)[0] ?? '';

@@ -29,7 +29,7 @@ export const green: Section = {
           const times: number[] = [];
           for (let i = 1; i <= TASKS; i++) {
             const t0 = performance.now();
-            term.input(`ip netns add n${i}\r`);
+            term.type(`ip netns add n${i}\r`);
             await term.waitFor(
               () => term.messages.some((m) => m.type === 'tasks' && m.tasks.find((t) => t.id === `t${i}`)?.status === 'passed') || undefined,
               20_000,

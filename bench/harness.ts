@@ -8,8 +8,7 @@ import type Docker from 'dockerode';
 import type { LabServerOptions } from '../lab-server/app';
 import { LABEL } from '../lab-server/sandbox/sandbox-engine';
 import { startTestServer, type TestServer } from '../test/support/lab-server';
-import { Learner } from '../test/support/terminal-client';
-import { RawTerminal, type RawTerminalOptions } from './raw-terminal';
+import { LEAN_TERMINAL, Learner, TerminalConnection, type TerminalOptions } from '../test/support/terminal-client';
 import type { Figure } from './stats';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -131,7 +130,7 @@ export async function closeAll(): Promise<void> {
 export interface Prompted {
   learner: Learner;
   sessionId: string;
-  term: RawTerminal;
+  term: TerminalConnection;
   /** POST /api/sessions until its 201. */
   postMs: number;
   /** Then: WebSocket open, hello, shell started, prompt seen. */
@@ -144,13 +143,13 @@ export interface Prompted {
 }
 
 /** A new learner starts a session through the HTTP API and opens its terminal; resolves at the prompt. */
-export async function startToPrompt(server: TestServer, opts: { lab?: string; term?: Partial<RawTerminalOptions>; timeoutMs?: number } = {}): Promise<Prompted> {
+export async function startToPrompt(server: TestServer, opts: { lab?: string; term?: Partial<TerminalOptions>; timeoutMs?: number } = {}): Promise<Prompted> {
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const learner = new Learner(server.url);
   const t0 = performance.now();
   const { sessionId } = await withTimeout(learner.startSession(opts.lab ?? 'network-stack'), timeoutMs, 'POST /api/sessions');
   const t1 = performance.now();
-  const term = await RawTerminal.open(server.url, learner.cookie, sessionId, opts.term);
+  const term = await TerminalConnection.open(server.url, learner.cookie, sessionId, { ...LEAN_TERMINAL, ...opts.term });
   try {
     await term.waitForPrompt(timeoutMs);
   } catch (err) {

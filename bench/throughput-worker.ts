@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RawTerminal } from './raw-terminal';
+import { LEAN_TERMINAL, TerminalConnection } from '../test/support/terminal-client';
 
 export interface WorkerInput {
   baseUrl: string;
@@ -23,20 +23,20 @@ export interface WorkerOutput {
 }
 
 const input = workerData as WorkerInput;
-let term: RawTerminal | undefined;
+let term: TerminalConnection | undefined;
 try {
-  term = await RawTerminal.open(input.baseUrl, input.cookie, input.sessionId, { cols: 200, rows: 50 });
+  term = await TerminalConnection.open(input.baseUrl, input.cookie, input.sessionId, { ...LEAN_TERMINAL, cols: 200, rows: 50 });
   const t = term;
   await t.waitForPrompt(30_000);
   await new Promise((r) => setTimeout(r, 300));
   const mark = Buffer.from(input.done);
   const bytes0 = t.bytes;
   const t0 = performance.now();
-  t.input(input.command);
+  t.type(input.command);
   await t.waitFor(() => t.tail.includes(mark) || undefined, input.timeoutMs, 'the output');
   parentPort!.postMessage({ bytes: t.bytes - bytes0, ms: performance.now() - t0 } satisfies WorkerOutput);
 } catch (err) {
-  term?.input('\x03');
+  term?.type('\x03');
   parentPort!.postMessage({ bytes: 0, ms: 0, error: (err as Error).message } satisfies WorkerOutput);
 } finally {
   await term?.close();

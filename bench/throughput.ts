@@ -18,10 +18,9 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { TestServer } from '../test/support/lab-server';
-import { Learner, plain } from '../test/support/terminal-client';
+import { LEAN_TERMINAL, Learner, plain, PROMPT, TerminalConnection } from '../test/support/terminal-client';
 import { finish, sleep, startToPrompt, withServer, withTimeout, type Section, type SectionResult, type Variant } from './harness';
 import { containerCpu, hostDockerdPids, shimPids, sumCpu, type ContainerCpu } from './proc';
-import { PROMPT, RawTerminal } from './raw-terminal';
 import { figure, percentile, type Figure } from './stats';
 import type { WorkerInput, WorkerOutput } from './throughput-worker';
 
@@ -56,8 +55,8 @@ async function readHops(server: TestServer, containerId: string, dockerd: number
 }
 
 /** Attaches a lean client to the session's terminal and waits for the prompt (a reattach gets the replay first). */
-async function attach(server: TestServer, learner: Learner, sessionId: string): Promise<RawTerminal> {
-  const term = await RawTerminal.open(server.url, learner.cookie, sessionId, { cols: 200, rows: 50 });
+async function attach(server: TestServer, learner: Learner, sessionId: string): Promise<TerminalConnection> {
+  const term = await TerminalConnection.open(server.url, learner.cookie, sessionId, { ...LEAN_TERMINAL, cols: 200, rows: 50 });
   try {
     await term.waitForPrompt(30_000);
   } catch (err) {
@@ -124,11 +123,11 @@ export async function throughWebSocket(server: TestServer, learner: Learner, ses
     const t0 = performance.now();
     let ms: number;
     try {
-      term.input(cmd.line);
+      term.type(cmd.line);
       await term.waitFor(() => term.tail.includes(doneMark) || undefined, RUN_TIMEOUT_MS, `${TOTAL_BYTES} bytes of output`);
       ms = performance.now() - t0;
     } catch (err) {
-      term.input('\x03'); // stop the command before the sandbox is removed
+      term.type('\x03'); // stop the command before the sandbox is removed
       throw err;
     } finally {
       clearInterval(sampler);

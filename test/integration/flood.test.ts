@@ -30,7 +30,7 @@ describe('a page that floods input and never acknowledges', () => {
   it(`keeps the server's memory bounded for ${FLOOD_MS / 1000} s and the server serving`, async () => {
     const learner = new Learner(server.url);
     const { sessionId } = await learner.startSession();
-    const t = await learner.openTerminal(sessionId, { autoAck: false });
+    const t = await learner.openTerminal(sessionId, { ack: 'never' });
     await t.waitForReady();
     const before = server.rss();
     let peak = before;

@@ -117,7 +117,7 @@ describe('terminal', () => {
   });
 
   it('pauses a flood of output while the page has not rendered it, then resumes', async () => {
-    const slow = await learner.openTerminal(sessionId, { lastSeq: term.seq, autoAck: false });
+    const slow = await learner.openTerminal(sessionId, { lastSeq: term.seq, ack: 'never' });
     await slow.waitForReady();
     await term.waitForClose();
     const from = slow.output.length;
