@@ -39,7 +39,7 @@ function machineBusySeconds(): number {
   return (fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!) / TICKS;
 }
 
-export type Component = 'lab-server' | 'sandbox engine (dockerd, containerd, shims)' | 'inner engines (dockerd, containerd)' | 'checkers' | "learners' containers" | 'shells, typed commands, lab setup' | 'rest of the machine';
+export type Component = 'pool refill (sandboxes booted for the next learners)' | 'lab-server' | 'sandbox engine (dockerd, containerd, shims)' | 'inner engines (dockerd, containerd)' | 'checkers' | "learners' containers" | 'shells, typed commands, lab setup' | 'rest of the machine';
 
 export class CpuAttribution {
   /** Highest cumulative seconds seen per key (a cgroup or a process): a key that vanishes keeps its last value. */
@@ -73,7 +73,12 @@ export class CpuAttribution {
     void this.docker
       .getContainer(id)
       .inspect()
-      .then((info) => this.roles.set(id, info.Config.Labels[LABEL.instance] === this.instance ? (info.Config.Labels[LABEL.role] ?? 'other') : 'other'))
+      .then((info) => {
+        const l = info.Config.Labels;
+        // A pool sandbox first seen during the run was booted to refill the pool, not for a learner of this run.
+        const role = l[LABEL.instance] !== this.instance ? 'other' : l[LABEL.role] === 'sandbox' && l[LABEL.pool] === '1' ? 'refill' : (l[LABEL.role] ?? 'other');
+        this.roles.set(id, role);
+      })
       .catch(() => {});
   }
 
@@ -96,7 +101,8 @@ export class CpuAttribution {
         }
         if (role === 'other') continue;
         const total = Number(read(path.join(CPUACCT, id, 'cpuacct.usage')) ?? 0) / 1e9;
-        if (role === 'checker') this.note(`cg:${id}`, 'checkers', total, now);
+        if (role === 'refill') this.note(`cg:${id}`, 'pool refill (sandboxes booted for the next learners)', total, now);
+        else if (role === 'checker') this.note(`cg:${id}`, 'checkers', total, now);
         else {
           this.note(`cg:${id}`, 'sandbox-total', total, now);
           const inner = path.join(CPUACCT, id, 'docker');
@@ -115,7 +121,7 @@ export class CpuAttribution {
       const cgroup = read(`/proc/${pid}/cgroup`) ?? '';
       const sandboxId = /:cpuacct[^:]*:\/vethlab\/([0-9a-f]{64})/.exec(cgroup)?.[1];
       if (sandboxId) {
-        if (this.roles.get(sandboxId) !== 'sandbox') continue;
+        if (this.roles.get(sandboxId) !== 'sandbox') continue; // a refill's daemons count in its cgroup total
         // Shims of the learner's containers count with the inner engine; the containers themselves are above.
         if (!/\/docker\/[0-9a-f]{64}/.test(cgroup.split('\n').find((l) => l.includes('cpuacct')) ?? '')) this.note(`p:${pid}`, 'inner engines (dockerd, containerd)', processSeconds(pid), now);
       } else {
