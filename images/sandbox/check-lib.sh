@@ -19,6 +19,8 @@ VL_IN_ROOT=/opt/vethlab/bin/vl-in-root
 export PATH=/opt/vethlab/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 fail() { local IFS='|'; echo "@$*"; return 1; }
+# jq -e on a command's output: no output at all is a failure (jq -e alone passes it).
+jqe() { local in; in=$(cat); [ -n "$in" ] && jq -e "$@" <<<"$in"; }
 # Extra facts for the runner (e.g. a rule's packet counter): "@@value N".
 fact() { echo "@@$1 $2"; }
 
@@ -104,7 +106,7 @@ vl_netns() {
   local name= lo_up=; local "$@"
   netns_exists "$name" || { fail netns-missing "$name"; return; }
   if [ "$lo_up" = true ]; then
-    in_place "$name" "" -- ip -j link show dev lo | jq -e '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
+    in_place "$name" "" -- ip -j link show dev lo | jqe '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
   fi
 }
 
@@ -417,15 +419,20 @@ vl_container() {
   fi
 }
 
+# A network's claims checked against the kernel too: its bridge exists, the
+# subnet is routed on it, the gateway is the bridge's own address.
 vl_network() {
   local name= subnet= gateway=; local "$@"
   local j; j=$(docker network inspect "$name" 2>/dev/null) || { fail network-missing "$name"; return; }
-  if [ -n "$subnet" ]; then jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" || { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }; fi
+  local br; br=$(bridge_of "$name")
+  [ -n "$br" ] && ip -j -d link show dev "$br" 2>/dev/null | jqe '.[0].linkinfo.info_kind == "bridge"' >/dev/null || { fail network-missing "$name"; return; }
+  if [ -n "$subnet" ]; then
+    { jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" &&
+      ip -j route show "$subnet" dev "$br" 2>/dev/null | jqe 'length > 0' >/dev/null; } ||
+      { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }
+  fi
   if [ -n "$gateway" ]; then
-    # Docker records a gateway only when one was asked for; otherwise the bridge's own address is it.
-    local br; br=$(jq -r '.[0].Options["com.docker.network.bridge.name"] // ("br-" + .[0].Id[0:12])' <<<"$j")
-    jq -e --arg g "$gateway" '.[0].IPAM.Config | map(.Gateway == $g) | any' >/dev/null <<<"$j" ||
-      ip -j addr show dev "$br" 2>/dev/null | jq -e --arg g "$gateway" '.[0].addr_info[] | select(.local == $g)' >/dev/null ||
+    ip -j addr show dev "$br" 2>/dev/null | jqe --arg g "$gateway" '.[0].addr_info[] | select(.local == $g)' >/dev/null ||
       { fail network-gateway "$name" "$gateway"; return; }
   fi
 }

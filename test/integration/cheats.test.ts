@@ -39,6 +39,9 @@ tasks:
   - id: linked
     title: A container web2 on the default bridge, linked to db, with a published port
     check: { kind: container, name: web2, networks: [bridge], links_to: db, published_ports: some }
+  - id: net
+    title: A network net1 with subnet 10.77.0.0/24 and gateway 10.77.0.1
+    check: { kind: network, name: net1, subnet: 10.77.0.0/24, gateway: 10.77.0.1 }
 solution:
   - run: ip netns add blue
 `,
@@ -128,7 +131,7 @@ done
     expect(found, 'checker processes in the learner’s sight').toEqual([]);
   });
 
-  it('3: a fake Docker API on /run/docker.sock does not pass a container check', async () => {
+  it('3: a fake Docker API on /run/docker.sock does not pass a container or network check', async () => {
     const l = await learnerIn('cheat-probe');
     const container = {
       Id: 'a'.repeat(64),
@@ -138,16 +141,18 @@ done
       HostConfig: { NetworkMode: 'default', Links: ['/db:/web2/db'], PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] } },
       NetworkSettings: { IPAddress: '172.17.0.2', Networks: { bridge: { IPAddress: '172.17.0.2', IPPrefixLen: 16, Gateway: '172.17.0.1' } } },
     };
+    const network = { Name: 'net1', Id: 'b'.repeat(64), Driver: 'bridge', Scope: 'local', IPAM: { Driver: 'default', Config: [{ Subnet: '10.77.0.0/24', Gateway: '10.77.0.1' }] }, Options: {}, Containers: {} };
     await l.write(
       '/root/fake-api.pl',
       `use strict; use IO::Socket::UNIX; use Socket;
 my $c = '${JSON.stringify(container)}';
+my $n = '${JSON.stringify(network)}';
 unlink '/run/docker.sock';
 my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => '/run/docker.sock', Listen => 16) or die "listen: $!";
 while (my $k = $s->accept) {
   my $req = ''; while (my $line = <$k>) { $req .= $line; last if $line eq "\\r\\n" }
   my ($m, $p) = $req =~ /^(\\S+) (\\S+)/;
-  my $b = $p =~ m{/containers/web2/json} ? $c : $p =~ m{/_ping} ? 'OK' : undef;
+  my $b = $p =~ m{/containers/web2/json} ? $c : $p =~ m{/networks/net1} ? $n : $p =~ m{/_ping} ? 'OK' : undef;
   my $st = defined $b ? '200 OK' : '404 Not Found'; $b //= '{"message":"No such object"}';
   print $k "HTTP/1.1 $st\\r\\nContent-Type: application/json\\r\\nApi-Version: 1.41\\r\\nContent-Length: " . length($b) . "\\r\\nConnection: close\\r\\n\\r\\n" . ($m eq 'HEAD' ? '' : $b);
   close $k;
@@ -157,7 +162,9 @@ while (my $k = $s->accept) {
     await l.must('mv /run/docker.sock /run/docker.sock.real && (perl /root/fake-api.pl >/root/fake-api.log 2>&1 &) && sleep 1');
     // The fake answers as the learner likes: the sandbox's own docker believes it.
     expect(await l.must(`docker inspect -f '{{.State.Pid}} {{.HostConfig.Links}}' web2`)).toMatch(/1 \[\/db:\/web2\/db\]/);
+    expect(await l.must(`docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' net1`)).toContain('10.77.0.0/24 10.77.0.1');
     await l.red('linked');
+    await l.red('net');
   });
 
   it('4a: a fake upstream web server on lo of the client container does not pass path-out', async () => {
