@@ -45,7 +45,11 @@ async function test(ids: string[]): Promise<number> {
     const report = await contentTest(engine, lab);
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     console.log(`${report.ok ? '\u2714' : '\u2718'} ${lab.id} (${lab.tasks.length} tasks, ${lab.faults.length} faults, ${secs} s)`);
-    for (const phase of report.phases) console.log(`    ${phase.phase.padEnd(22)} passed: ${phase.passed.join(', ') || '-'}`);
+    for (const t of lab.tasks) console.log(`    task ${t.id.padEnd(22)} turns green at solution step ${report.stepOf[t.id] ?? 'never'}`);
+    for (const n of report.shared) console.log(`    shared: ${n}`);
+    for (const n of report.regressions) console.log(`    red again: ${n}`);
+    if (report.combinations.length) console.log(`    fault combinations: ${report.combinations.map((c) => c.join('+')).join(', ')}`);
+    for (const phase of report.phases) console.log(`    ${phase.phase.padEnd(34)} passed: ${phase.passed.join(', ') || '-'}`);
     for (const p of report.problems) console.log(`    problem: ${p}`);
     if (!report.ok) failed++;
   }

@@ -19,6 +19,8 @@ VL_IN_ROOT=/opt/vethlab/bin/vl-in-root
 export PATH=/opt/vethlab/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 fail() { local IFS='|'; echo "@$*"; return 1; }
+# jq -e on a command's output: no output at all is a failure (jq -e alone passes it).
+jqe() { local in; in=$(cat); [ -n "$in" ] && jq -e "$@" <<<"$in"; }
 # Extra facts for the runner (e.g. a rule's packet counter): "@@value N".
 fact() { echo "@@$1 $2"; }
 
@@ -38,11 +40,31 @@ ctr_pid() { # container
   info=$(docker inspect -f '{{.Id}} {{if .State.Running}}{{.State.Pid}}{{end}}' "$1" 2>/dev/null) || return 1
   read -r id p <<<"$info"
   [[ $id =~ ^[0-9a-f]{64}$ && $p =~ ^[1-9][0-9]*$ ]] || return 1
-  sandbox_host_pid "$p"
+  local hp; hp=$(sandbox_host_pid "$p") || return 1
+  # The engine's word is checked against the kernel: the process lives in the
+  # cgroup the inner engine made for that very container id.
+  grep -qsE "^[0-9]+:${SANDBOX_CG_KEY}:${SANDBOX_CG}/.*(docker/|docker-)${id}(\.scope)?\$" "/proc/$hp/cgroup" || return 1
+  echo "$hp"
 }
 
 # Does the sandbox have an `ip netns` namespace of this name?
 netns_exists() { [[ $1 =~ ^[A-Za-z0-9_.-]+$ ]] && "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$1" true; }
+
+# The upstream namespaces are pinned at boot: the lab-server records their
+# inodes here before any learner has a shell. A namespace bound or made over
+# one of those names later is refused (a learner's fake upstream).
+PINS=/run/vethlab/pins
+pin_of() { awk -v n="$1" '$1 == n { print $2 }' "$PINS" 2>/dev/null; }
+
+# Runs a command in the sandbox's `ip netns` namespace NAME, opened once: a
+# pinned name must still be the namespace pinned at boot.
+in_netns() { # name cmd...
+  local ns=$1 want=; shift
+  case "$ns" in upstream-*) want=$(pin_of "$ns"); [ -n "$want" ] || { fail netns-unpinned "$ns"; return 2; } ;; esac
+  "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$ns" bash -c '
+    [ -z "$2" ] || [ "$(stat -L -c %i "$1")" = "$2" ] || { echo "@netns-swapped|$3"; exit 2; }
+    f=$1; shift 3; exec nsenter --net="$f" "$@"' in_netns {} "$want" "$ns" "$@"
+}
 
 # Runs a command in a file of the sandbox (or of a process's root): "{}" in its arguments is that file.
 in_root() { # machine-pid path cmd...
@@ -56,7 +78,7 @@ in_place() { # netns container -- cmd...
   local ns=$1 ctr=$2; shift 3
   if [ -n "$ns" ]; then
     netns_exists "$ns" || { fail netns-missing "$ns"; return 2; }
-    "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$ns" nsenter --net={} "$@"
+    in_netns "$ns" "$@"
   elif [ -n "$ctr" ]; then
     local pid
     pid=$(ctr_pid "$ctr")
@@ -69,7 +91,7 @@ in_place() { # netns container -- cmd...
 
 # The inode of a place's network namespace: tells two namespaces apart.
 ns_inode() { # netns container
-  if [ -n "$1" ]; then netns_exists "$1" && "$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$1" stat -L -c %i {} 2>/dev/null
+  if [ -n "$1" ]; then netns_exists "$1" && in_netns "$1" stat -L -c %i /proc/self/ns/net 2>/dev/null
   elif [ -n "$2" ]; then
     local pid; pid=$(ctr_pid "$2") && [ -n "$pid" ] && stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null
   else stat -L -c %i "/proc/$VETHLAB_SANDBOX_PID/ns/net"
@@ -84,7 +106,7 @@ vl_netns() {
   local name= lo_up=; local "$@"
   netns_exists "$name" || { fail netns-missing "$name"; return; }
   if [ "$lo_up" = true ]; then
-    in_place "$name" "" -- ip -j link show dev lo | jq -e '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
+    in_place "$name" "" -- ip -j link show dev lo | jqe '.[0].flags | index("UP")' >/dev/null || { fail lo-down "$name"; return; }
   fi
 }
 
@@ -161,23 +183,75 @@ vl_sysctl() {
   [ "$v" = "$value" ] || { fail sysctl "$key" "$value" "${v:-?}"; return; }
 }
 
-# Does a rule line contain the words of $2, in order?
-words_in_order() { awk -v want="$2" 'BEGIN { n = split(want, w, " ") } { i = 1; for (f = 1; f <= NF && i <= n; f++) if ($f == w[i]) i++; if (i > n) { print; exit } }' <<<"$1"; }
+# The rules of a chain as the kernel holds them, parsed (vl-rules): "PACKETS
+# CHAIN WORD..." per rule, comments dropped, then those containing the words
+# of the wanted rule in order.
+rules_matching() { # place-args... -- table chain words
+  local ns=$1 ctr=$2; shift 3
+  local table=$1 chain=$2 want=$3
+  in_place "$ns" "$ctr" -- iptables-save -c -t "$table" 2>/dev/null | /opt/vethlab/bin/vl-rules |
+    awk -v chain="$chain" -v want="$want" 'BEGIN { n = split(want, w, " ") }
+      $2 == chain { i = 1; for (f = 3; f <= NF && i <= n; f++) if ($f == w[i]) i++; if (i > n) print }'
+}
+
+# A container's IPv4 addresses, from its own network namespace (never the engine's word).
+ctr_addrs() { # container
+  local pid; pid=$(ctr_pid "$1") && [ -n "$pid" ] || return 1
+  nsenter -t "$pid" -n ip -j -4 addr show 2>/dev/null | jq -r '.[] | select(.ifname != "lo") | .addr_info[].local'
+}
+
+# Keeps rules whose DNAT destination is an address of the container.
+to_container_only() { # container
+  local addrs; addrs=$(ctr_addrs "$1" | tr '\n' ' ')
+  awk -v addrs=" $addrs" '{ for (f = 3; f < NF; f++) if ($f == "--to-destination") { split($(f + 1), a, ":"); if (index(addrs, " " a[1] " ")) print } }'
+}
 
 vl_iptables() {
-  local at_netns= at_container= table=filter chain= rule= policy= counter_grew=; local "$@"
-  local out; out=$(in_place "$at_netns" "$at_container" -- iptables -w 2 -t "$table" -v -S "$chain" 2>/dev/null) || true
+  local at_netns= at_container= table=filter chain= rule= policy= to_container= carries_netns= carries_container= carries_to= carries_port=; local "$@"
+  local out; out=$(in_place "$at_netns" "$at_container" -- iptables -w 2 -t "$table" -S "$chain" 2>/dev/null) || true
   case "$out" in @*) echo "$out"; return 1 ;; esac
   [ -n "$out" ] || { fail chain-missing "$table" "$chain"; return; }
   if [ -n "$policy" ]; then
     grep -q -- "^-P $chain $policy" <<<"$out" || { fail chain-policy "$table" "$chain" "$policy"; return; }
   fi
-  if [ -n "$rule" ]; then
-    local line; line=$(words_in_order "$(grep -- "^-A $chain " <<<"$out")" "$rule")
-    [ -n "$line" ] || { fail rule-missing "$table" "$chain" "$rule"; return; }
-    if [ "$counter_grew" = true ]; then
-      fact counter "$(awk '{ for (f = 1; f < NF; f++) if ($f == "-c") { print $(f + 1); exit } }' <<<"$line")"
-    fi
+  [ -n "$rule" ] || return 0
+  local lines
+  lines=$(rules_matching "$at_netns" "$at_container" -- "$table" "$chain" "$rule")
+  [ -z "$to_container" ] || lines=$(to_container_only "$to_container" <<<"$lines")
+  [ -n "$lines" ] || { fail rule-missing "$table" "$chain" "$rule${to_container:+ -> $to_container}"; return; }
+  [ -n "$carries_to" ] || return 0
+  # Evidence: the rule carries the check's own probe. Its counters are read
+  # by the checker right before and after (a counter the learner set is no
+  # evidence), and the probe is new traffic (a new connection, so NAT
+  # rules see its first packet).
+  local sum='awk "{ s += \$1 } END { print s + 0 }"' before after
+  before=$(eval "$sum" <<<"$lines")
+  if [ -n "$carries_port" ]; then
+    in_place "$carries_netns" "$carries_container" -- nc -z -w 2 "$carries_to" "$carries_port" >/dev/null 2>&1
+  else
+    in_place "$carries_netns" "$carries_container" -- ping -c 1 -W 2 "$carries_to" >/dev/null 2>&1
+  fi
+  lines=$(rules_matching "$at_netns" "$at_container" -- "$table" "$chain" "$rule")
+  [ -z "$to_container" ] || lines=$(to_container_only "$to_container" <<<"$lines")
+  after=$(eval "$sum" <<<"$lines")
+  [ "$after" -gt "$before" ] 2>/dev/null || { fail rule-idle "$table" "$chain" "$rule" "$(place_name "$carries_netns" "$carries_container")" "$carries_to${carries_port:+:$carries_port}"; return; }
+}
+
+# A behaviour check must reach the place it names: the target may not be an
+# address of the sender itself (but loopback, when the check asks for it),
+# and a container or namespace sender may not rewrite its own traffic (a
+# DNAT or REDIRECT rule of its own).
+# Checked right after the request: an address left on the sender is caught.
+sender_honest() { # netns container target
+  local ns=$1 ctr=$2 target=$3
+  [[ $target == 127.* ]] && return 0
+  local t; t=$(in_place "$ns" "$ctr" -- ip -j route get "$target" 2>/dev/null | jq -r '.[0].type // "unicast"')
+  [ "$t" != local ] || { fail target-local "$(place_name "$ns" "$ctr")" "$target"; return 1; }
+  if [ -n "$ns$ctr" ]; then
+    # Docker's own rules send only its DNS (127.0.0.11) to its resolver.
+    in_place "$ns" "$ctr" -- iptables-save -c -t nat 2>/dev/null | /opt/vethlab/bin/vl-rules |
+      awk '/ -j (DNAT|REDIRECT)( |$)/ && !/ -d 127\.0\.0\.11\/32 /' | grep -q . &&
+      { fail sender-nat "$(place_name "$ns" "$ctr")"; return 1; }
   fi
   return 0
 }
@@ -197,6 +271,7 @@ vl_ping() {
     return 0
   fi
   local out; out=$(in_place "$from_netns" "$from_container" -- ping -c 1 -W 2 "$target" 2>&1); local rc=$?
+  [ "$expect" != reply ] || sender_honest "$from_netns" "$from_container" "$target" || return
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = reply ]; then [ $rc = 0 ] || { fail ping-failed "$where" "$to"; return; }
@@ -211,6 +286,7 @@ vl_tcp() {
     return 0
   fi
   local out; out=$(in_place "$from_netns" "$from_container" -- nc -z -w 2 "$target" "$port" 2>&1); local rc=$?
+  [ "$expect" != open ] || sender_honest "$from_netns" "$from_container" "$target" || return
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = open ]; then [ $rc = 0 ] || { fail tcp-closed "$where" "$to" "$port"; return; }
@@ -228,6 +304,7 @@ vl_http() {
     return 0
   fi
   local out; out=$(in_place "$from_netns" "$from_container" -- curl -s -m 3 -f --resolve "$host:$port:$target" "$url" 2>/dev/null); local rc=$?
+  [ "$expect" != ok ] || sender_honest "$from_netns" "$from_container" "$target" || return
   case "$out" in @*) echo "$out"; return 1 ;; esac
   local where; where=$(place_name "$from_netns" "$from_container")
   if [ "$expect" = fail ]; then
@@ -260,24 +337,79 @@ vl_resolve() {
   else [ -z "$addr" ] || { fail resolve-worked "$container" "$name" "$addr"; return; }; fi
 }
 
+# The bridge device of an inner Docker network.
+bridge_of() { # network
+  docker network inspect "$1" 2>/dev/null |
+    jq -r '.[0] | .Options["com.docker.network.bridge.name"] // (if .Name == "bridge" then "docker0" else "br-" + .Id[0:12] end)'
+}
+
+# "ADDRESS BRIDGE" per IPv4 address of a container's interfaces, BRIDGE being
+# the master of that interface's peer in the sandbox (the job runs there).
+ctr_ports() { # machine pid
+  local links; links=$(ip -j link show 2>/dev/null)
+  nsenter -t "$1" -n ip -j -4 addr show 2>/dev/null | jq -r --argjson links "$links" \
+    '.[] | select(.ifname != "lo") | .link_index as $li | ([$links[] | select(.ifindex == $li)][0].master // "-") as $m | .addr_info[] | "\(.local) \($m)"'
+}
+
+# What the inner engine says of a container, each claim checked against the
+# kernel (the engine's API is the learner's: it can be a fake on its socket).
 vl_container() {
   local name= running=true network_mode= networks= not_networks= links_to= published_ports= image=; local "$@"
   local j; j=$(docker inspect "$name" 2>/dev/null) || { fail container-missing "$name"; return; }
-  if [ "$running" = true ]; then jq -e '.[0].State.Running' >/dev/null <<<"$j" || { fail container-not-running "$name"; return; }; fi
+  local pid=
+  if [ "$running" = true ]; then
+    jq -e '.[0].State.Running' >/dev/null <<<"$j" || { fail container-not-running "$name"; return; }
+    # Its process exists in the sandbox, in the cgroup of that container id.
+    pid=$(ctr_pid "$name")
+    [ -n "$pid" ] || { fail container-not-running "$name"; return; }
+  fi
   if [ -n "$network_mode" ]; then
     local m; m=$(jq -r '.[0].HostConfig.NetworkMode' <<<"$j")
     [ "$m" = "$network_mode" ] || { fail container-network-mode "$name" "$network_mode" "$m"; return; }
+    if [ -n "$pid" ]; then
+      local mine host; mine=$(stat -L -c %i "/proc/$pid/ns/net"); host=$(stat -L -c %i "/proc/$VETHLAB_SANDBOX_PID/ns/net")
+      if [ "$network_mode" = host ]; then [ "$mine" = "$host" ]; else [ "$mine" != "$host" ]; fi ||
+        { fail container-network-mode "$name" "$network_mode" "$m"; return; }
+    fi
   fi
-  local n
-  for n in $networks; do jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n)' >/dev/null <<<"$j" || { fail container-not-on "$name" "$n"; return; }; done
-  for n in $not_networks; do jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n) | not' >/dev/null <<<"$j" || { fail container-on "$name" "$n"; return; }; done
+  local n ports=""
+  [ -z "$pid" ] || ports=$(ctr_ports "$pid")
+  for n in $networks; do
+    jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n)' >/dev/null <<<"$j" || { fail container-not-on "$name" "$n"; return; }
+    if [ -n "$pid" ]; then
+      # Its address on that network is on one of its interfaces, whose peer is a port of the network's bridge.
+      local ip br; ip=$(jq -r --arg n "$n" '.[0].NetworkSettings.Networks[$n].IPAddress // ""' <<<"$j"); br=$(bridge_of "$n")
+      [ -n "$ip" ] && [ -n "$br" ] && grep -qxF "$ip $br" <<<"$ports" || { fail container-not-on "$name" "$n"; return; }
+    fi
+  done
+  for n in $not_networks; do
+    jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n) | not' >/dev/null <<<"$j" || { fail container-on "$name" "$n"; return; }
+    if [ -n "$pid" ]; then
+      local br; br=$(bridge_of "$n")
+      [ -z "$br" ] || ! awk '{ print $2 }' <<<"$ports" | grep -qxF "$br" || { fail container-on "$name" "$n"; return; }
+    fi
+  done
   if [ -n "$links_to" ]; then
     jq -e --arg t "/$links_to:" '.[0].HostConfig.Links // [] | map(startswith($t)) | any' >/dev/null <<<"$j" || { fail container-no-link "$name" "$links_to"; return; }
+    # The link is a line in its hosts file naming the target at one of the target's own addresses.
+    if [ -n "$pid" ]; then
+      local theirs listed; theirs=" $(ctr_addrs "$links_to" | tr '\n' ' ')"
+      listed=$(in_root "$pid" /etc/hosts awk -v n="$links_to" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == n) print $1 }' {} 2>/dev/null)
+      local a ok=
+      for a in $listed; do [[ $theirs == *" $a "* ]] && ok=1; done
+      [ -n "$ok" ] || { fail container-no-link "$name" "$links_to"; return; }
+    fi
   fi
-  if [ "$published_ports" = none ]; then
-    jq -e '[.[0].HostConfig.PortBindings // {} | to_entries[] | .value // [] | length] | add // 0 | . == 0' >/dev/null <<<"$j" || { fail container-published "$name"; return; }
-  elif [ "$published_ports" = some ]; then
-    jq -e '[.[0].HostConfig.PortBindings // {} | to_entries[] | .value // [] | length] | add // 0 | . > 0' >/dev/null <<<"$j" || { fail container-not-published "$name"; return; }
+  if [ -n "$published_ports" ]; then
+    # Published means a DNAT rule of the engine's DOCKER chain leads to one of its addresses.
+    local claimed dnat=""
+    claimed=$(jq '[.[0].HostConfig.PortBindings // {} | to_entries[] | .value // [] | length] | add // 0' <<<"$j")
+    [ -z "$pid" ] || dnat=$(rules_matching "" "" -- nat DOCKER "-j DNAT" | to_container_only "$name")
+    if [ "$published_ports" = none ]; then
+      [ "$claimed" = 0 ] && [ -z "$dnat" ] || { fail container-published "$name"; return; }
+    elif [ "$published_ports" = some ]; then
+      [ "$claimed" -gt 0 ] && { [ "$running" != true ] || [ -n "$dnat" ]; } || { fail container-not-published "$name"; return; }
+    fi
   fi
   if [ -n "$image" ]; then
     local i; i=$(jq -r '.[0].Config.Image' <<<"$j")
@@ -285,15 +417,20 @@ vl_container() {
   fi
 }
 
+# A network's claims checked against the kernel too: its bridge exists, the
+# subnet is routed on it, the gateway is the bridge's own address.
 vl_network() {
   local name= subnet= gateway=; local "$@"
   local j; j=$(docker network inspect "$name" 2>/dev/null) || { fail network-missing "$name"; return; }
-  if [ -n "$subnet" ]; then jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" || { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }; fi
+  local br; br=$(bridge_of "$name")
+  [ -n "$br" ] && ip -j -d link show dev "$br" 2>/dev/null | jqe '.[0].linkinfo.info_kind == "bridge"' >/dev/null || { fail network-missing "$name"; return; }
+  if [ -n "$subnet" ]; then
+    { jq -e --arg s "$subnet" '.[0].IPAM.Config | map(.Subnet == $s) | any' >/dev/null <<<"$j" &&
+      ip -j route show "$subnet" dev "$br" 2>/dev/null | jqe 'length > 0' >/dev/null; } ||
+      { fail network-subnet "$name" "$subnet" "$(jq -r '.[0].IPAM.Config[0].Subnet' <<<"$j")"; return; }
+  fi
   if [ -n "$gateway" ]; then
-    # Docker records a gateway only when one was asked for; otherwise the bridge's own address is it.
-    local br; br=$(jq -r '.[0].Options["com.docker.network.bridge.name"] // ("br-" + .[0].Id[0:12])' <<<"$j")
-    jq -e --arg g "$gateway" '.[0].IPAM.Config | map(.Gateway == $g) | any' >/dev/null <<<"$j" ||
-      ip -j addr show dev "$br" 2>/dev/null | jq -e --arg g "$gateway" '.[0].addr_info[] | select(.local == $g)' >/dev/null ||
+    ip -j addr show dev "$br" 2>/dev/null | jqe --arg g "$gateway" '.[0].addr_info[] | select(.local == $g)' >/dev/null ||
       { fail network-gateway "$name" "$gateway"; return; }
   fi
 }
@@ -303,5 +440,16 @@ vl_listening() {
   local out; out=$(in_place "$at_netns" "$at_container" -- ss -Hltnp "sport = :$port" 2>/dev/null) || true
   case "$out" in @*) echo "$out"; return 1 ;; esac
   [ -n "$out" ] || { fail not-listening "$(place_name "$at_netns" "$at_container")" "$port"; return; }
-  if [ -n "$process" ]; then grep -q "\"$process\"" <<<"$out" || { fail listening-other "$port" "$process"; return; }; fi
+  [ -n "$process" ] || return 0
+  # A process's name is whatever its file is called: the listener's
+  # executable must be the very program (its bytes, compared with the
+  # checker's own copy of the distribution's binary).
+  local ref; ref=$(command -v "$process" 2>/dev/null) && [ -x "$ref" ] || { fail listening-other "$port" "$process"; return; }
+  ref=$(sha256sum "$ref" | cut -d' ' -f1)
+  local pid
+  for pid in $(grep -o 'pid=[0-9]*' <<<"$out" | cut -d= -f2 | sort -u); do
+    in_sandbox "$pid" || continue
+    [ "$(sha256sum "/proc/$pid/exe" 2>/dev/null | cut -d' ' -f1)" = "$ref" ] && return 0
+  done
+  fail listening-other "$port" "$process"
 }

@@ -91,7 +91,16 @@ export function leafCommand(p: Primitive): string {
     case 'sysctl':
       return ['vl_sysctl', ...placeArgs('at', p.at), ...kv('key', p.key), ...kv('value', p.value)].join(' ');
     case 'iptables':
-      return ['vl_iptables', ...placeArgs('at', p.at), ...kv('table', p.table), ...kv('chain', p.chain), ...kv('rule', p.rule), ...kv('policy', p.policy), ...kv('counter_grew', p.counter_grew)].join(' ');
+      return [
+        'vl_iptables',
+        ...placeArgs('at', p.at),
+        ...kv('table', p.table),
+        ...kv('chain', p.chain),
+        ...kv('rule', p.rule),
+        ...kv('policy', p.policy),
+        ...kv('to_container', p.to_container),
+        ...(p.carries ? [...kv('carries_netns', p.carries.from?.netns), ...kv('carries_container', p.carries.from?.container), ...kv('carries_to', p.carries.to), ...kv('carries_port', p.carries.port)] : []),
+      ].join(' ');
     case 'ping':
       return ['vl_ping', ...placeArgs('from', p.from), ...kv('to', p.to), ...kv('expect', p.expect)].join(' ');
     case 'tcp':

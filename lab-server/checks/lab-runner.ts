@@ -114,8 +114,6 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   private readonly live = new Map<string, LiveTask>();
   private running: Promise<void> | null = null;
   private again: Trigger | null = null;
-  /** Evidence baselines: counter values when the task opened. */
-  private readonly baselines = new Map<string, number>();
   private closed = false;
   /** Bumped by reset: a run that started before it must not write its results. */
   private epoch = 0;
@@ -140,7 +138,6 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
   /** The session got new sandboxes (a restarted lab): checks run there from now on. */
   rehost(hosts: Map<string, Sandbox>): void {
     this.hosts = hosts;
-    this.baselines.clear();
   }
 
   private passed(id: string): boolean {
@@ -172,8 +169,13 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       if (trigger !== 'timer' || !this.again) this.again = this.again === 'manual' || trigger === 'manual' ? 'manual' : trigger;
       return this.running.then(() => this.running ?? undefined);
     }
+    return this.start(trigger);
+  }
+
+  /** Starts a run now (none is running): the one place runs begin, so none overlap. */
+  private start(trigger: Trigger, only?: { task: string; answer: string }): Promise<void> {
     const started = Date.now();
-    this.running = this.evaluate(trigger)
+    this.running = this.evaluate(trigger, only)
       .catch((err: unknown) => this.log.error({ err, lab: this.lab.id }, 'check run failed'))
       .finally(() => {
         this.lastEndedAt = Date.now();
@@ -216,7 +218,7 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       if (skipped.has(id)) next = { status: 'pending', reason: { key: 'answer-missing', args: [] } };
       else {
         const base = offsets.get(id)!;
-        const mine = c.leaves.map((leaf, i) => this.withEvidence(id, i, leaf, results[base + i]!));
+        const mine = c.leaves.map((_, i) => results[base + i]!);
         const verdict = combine(c.tree, mine);
         const hint = c.hintTree ? combine(c.hintTree, mine) : undefined;
         next = verdict.ok
@@ -226,7 +228,8 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       if (next.status === 'passed' && before.status !== 'passed') {
         this.store.passTask(this.learner, this.lab.id, id);
         this.log.info({ lab: this.lab.id, task: id, trigger }, 'task passed');
-      } else if (next.status === 'failed' && (trigger === 'prompt' || trigger === 'manual' || only)) {
+      } else if (next.status === 'failed' && (only || ((trigger === 'prompt' || trigger === 'manual') && !c.task.question))) {
+        // A question's attempt is an answer given: re-checking a saved answer after a command is none.
         this.store.countAttempt(this.learner, this.lab.id, id);
       }
       if (JSON.stringify(next) !== JSON.stringify(before)) changed = true;
@@ -236,29 +239,17 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
     if (changed || trigger === 'manual') this.emit('changed');
   }
 
-  /** counter_grew: a rule must have counted packets since the task opened. */
-  private withEvidence(taskId: string, i: number, leaf: Leaf, r: LeafResult): LeafResult {
-    const p = leaf.primitive;
-    if (p.kind !== 'iptables' || !p.counter_grew || !r.ok) return r;
-    const now = r.facts.counter;
-    if (now === undefined) return r;
-    const key = `${taskId}:${i}`;
-    const base = this.baselines.get(key);
-    if (base === undefined) {
-      this.baselines.set(key, now);
-      return { ok: false, reason: { key: 'counter-still', args: [] }, facts: r.facts };
-    }
-    return now > base ? r : { ok: false, reason: { key: 'counter-still', args: [] }, facts: r.facts };
-  }
-
   /** The learner answers a question task; checked against live state. */
   async answer(taskId: string, answer: string): Promise<TaskStatus | undefined> {
     const c = this.compiled.find((x) => x.task.id === taskId);
     if (!c?.task.question) return undefined;
     this.store.saveAnswer(this.learner, this.lab.id, taskId, answer);
     if (this.passed(taskId)) return this.status('en').tasks.find((t) => t.id === taskId);
-    await this.running;
-    await this.evaluate('manual', { task: taskId, answer });
+    // Through the same no-overlap scheduling as every other run: wait for the
+    // current run (and any it schedules), then start in the same tick.
+    while (this.running) await this.running;
+    if (this.closed) return undefined;
+    await this.start('manual', { task: taskId, answer });
     const st = this.status('en').tasks.find((t) => t.id === taskId)!;
     if (st.status === 'failed' && st.reason && 'key' in st.reason && st.reason.key === 'not-expected') {
       this.live.set(taskId, { status: 'failed', reason: { key: 'answer-wrong', args: [] } });

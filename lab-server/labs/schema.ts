@@ -63,14 +63,21 @@ export const Primitive = z.discriminatedUnion('kind', [
       ...at,
       table: z.enum(['filter', 'nat', 'mangle', 'raw']).default('filter'),
       chain: z.string().min(1),
-      /** Words the rule (as `iptables -S` prints it) must contain, in order. */
+      /** Words the rule (as `iptables-save` prints it, comments left out) must contain, in order. */
       rule: z.string().min(1).optional(),
       policy: z.enum(['ACCEPT', 'DROP']).optional(),
-      /** The matching rule's packet counter must have grown since the task opened. */
-      counter_grew: z.boolean().optional(),
+      /** The rule's DNAT destination must be an address of this container (read from its own namespace). */
+      to_container: Name.optional(),
+      /**
+       * Evidence that the rule works: the checker sends its own probe (a ping,
+       * or a TCP connection when `port` is given) and the rule's packet counter,
+       * read by the checker right before and after, must move.
+       */
+      carries: z.object({ from: Place.optional(), to: Ip, port: z.number().int().min(1).max(65535).optional() }).strict().optional(),
     })
     .strict()
-    .refine((c) => c.rule || c.policy, 'give rule or policy'),
+    .refine((c) => c.rule || c.policy, 'give rule or policy')
+    .refine((c) => c.rule || !(c.carries || c.to_container), 'carries and to_container need a rule'),
   z.object({ kind: z.literal('ping'), from: Place.optional(), to: z.string().min(1), expect: z.enum(['reply', 'no-reply']).default('reply') }).strict(),
   z.object({ kind: z.literal('tcp'), from: Place.optional(), to: z.string().min(1), port: z.number().int().min(1).max(65535), expect: z.enum(['open', 'closed']).default('open') }).strict(),
   z

@@ -220,6 +220,7 @@ export class SandboxEngine {
       const [booted, checked] = await Promise.allSettled([ready, checker]);
       if (booted.status === 'rejected') throw booted.reason;
       if (checked.status === 'rejected') throw checked.reason;
+      await this.pinUpstream(name, pid, created.id);
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
       await this.removeByName(name, container?.id);
@@ -290,6 +291,22 @@ export class SandboxEngine {
    */
   checkerCommand(sandboxPid: number, cmd: string[]): string[] {
     return ['/usr/bin/nsenter', ...(this.userns ? ['-U'] : []), '-n', '-t', String(sandboxPid), '--', ...cmd];
+  }
+
+  /**
+   * Records, in the checker's own /run, the inodes of the sandbox's upstream
+   * namespaces as they are at boot, before any learner has a shell: checks
+   * refuse a namespace bound or made over those names later.
+   */
+  private async pinUpstream(sandboxName: string, pid: number, sandboxId: string): Promise<void> {
+    const checker = checkerName(sandboxName);
+    const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandboxId}`];
+    const read = 'source /opt/vethlab/check-lib.sh && for n in upstream-router upstream-web; do echo "$n $("$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$n" stat -L -c %i {})"; done';
+    const r = await this.exec(checker, this.checkerCommand(pid, ['bash', '-c', read]), { timeoutMs: 15_000, env });
+    const pins = r.stdout.trim();
+    if (r.exitCode !== 0 || !/^upstream-router \d+\nupstream-web \d+$/.test(pins)) throw new Error(`pinning the upstream namespaces failed: ${r.stdout}${r.stderr}`);
+    const w = await this.exec(checker, ['sh', '-c', 'mkdir -p /run/vethlab && printf "%s\n" "$1" > /run/vethlab/pins', 'pin', pins], { timeoutMs: 15_000 });
+    if (w.exitCode !== 0) throw new Error(`recording the pins failed: ${w.stderr}`);
   }
 
   /** The sandbox's init as a machine PID (what the checker enters from outside), cached while it runs. */

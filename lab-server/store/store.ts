@@ -252,8 +252,9 @@ export class Store {
     })();
   }
 
+  /** Saves the answer; its verdict counts the attempt (LabRunner), once. */
   saveAnswer(learner: string, lab: string, task: string, answer: string): void {
-    this.db.transaction(() => this.upsertTask(learner, lab, task, 'answer = ?, attempts = attempts + 1', answer))();
+    this.db.transaction(() => this.upsertTask(learner, lab, task, 'answer = ?', answer))();
   }
 
   setName(learner: string, name: string): void {

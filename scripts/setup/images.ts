@@ -128,6 +128,7 @@ async function applyOverlay(root: string): Promise<void> {
   put('sandbox/vl-in-root', 'opt/vethlab/bin/vl-in-root', 0o755);
   put('sandbox/checker-docker', 'opt/vethlab/bin/docker', 0o755);
   put('sandbox/checker-nsenter', 'opt/vethlab/bin/nsenter', 0o755);
+  put('sandbox/vl-rules', 'opt/vethlab/bin/vl-rules', 0o755);
   step('building the inner images (nginx, busybox)');
   await run('bash', [path.join(RECIPE_DIR, 'inner/build.sh'), root, path.join(root, 'opt/vethlab/images')], { onLine: () => {} });
 }

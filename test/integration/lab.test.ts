@@ -28,7 +28,7 @@ tasks:
   - id: masquerade
     title: A MASQUERADE rule that counted packets
     needs: [veth-pair]
-    check: { kind: iptables, table: nat, chain: POSTROUTING, rule: "-s 10.9.0.0/24 -j MASQUERADE", counter_grew: true }
+    check: { kind: iptables, table: nat, chain: POSTROUTING, rule: "-s 10.9.0.0/24 -j MASQUERADE", carries: { from: { netns: red }, to: 192.0.2.1 } }
   - id: web-container
     title: A container web on the default bridge
     check: { kind: container, name: web, networks: [bridge] }
@@ -107,13 +107,18 @@ describe('a lab in a live session', () => {
   });
 
   it('is not fooled by fake ip, iptables and docker binaries in the sandbox', async () => {
-    await term.run(`for b in /usr/sbin/ip /usr/bin/ip /usr/sbin/iptables /usr/bin/docker; do [ -e "$b" ] && mv "$b" "$b.real"; printf '#!/bin/sh\\necho "veth-host@if2: <UP> master docker0 10.9.0.2/24 MASQUERADE red web"\\n' > "$b"; chmod +x "$b"; done`);
-    await term.run('ls');
+    // /usr is read-only in the sandbox: the learner binds the fakes over the real ones.
+    const bins = '/usr/sbin/ip /usr/bin/ip /usr/sbin/iptables /usr/sbin/iptables-save /usr/bin/docker';
+    await term.run(`printf '#!/bin/sh\\necho "veth-host@if2: <UP> master docker0 10.9.0.2/24 -s 10.9.0.0/24 -j MASQUERADE red web running"\\n' > /root/fake && chmod +x /root/fake`);
+    await term.run(`for b in ${bins}; do [ -e "$b" ] && mount --bind /root/fake "$b"; done`);
+    // The fakes are really in place: the learner's own tools now print the lie.
+    for (const tool of ['ip link', 'iptables -t nat -S', 'docker ps']) expect(await term.run(tool)).toContain('veth-host@if2: <UP>');
     const { json } = await learner.request('POST', `/api/sessions/${sessionId}/check`);
-    expect((json as LabStatus).tasks.every((t) => t.status !== 'passed')).toBe(true);
-    await term.run('for b in /usr/sbin/ip /usr/bin/ip /usr/sbin/iptables /usr/bin/docker; do [ -e "$b.real" ] && mv -f "$b.real" "$b"; done; true');
+    expect((json as LabStatus).tasks.every((t) => t.status !== 'passed'), JSON.stringify(json)).toBe(true);
+    await term.run(`for b in ${bins}; do umount "$b" 2>/dev/null; done; true`);
+    expect(await term.run('ip -o link show lo')).toMatch(/^1: lo:/);
     // The checks and the solution are not inside the sandbox.
-    expect((await term.run('grep -rl "10.9.0.0/24" /opt /etc /root /usr/local /run 2>/dev/null | head -n 3')).trim()).toBe('');
+    expect((await term.run('grep -rl "10.9.0.0/24" /opt /etc /root /usr/local /run 2>/dev/null | grep -v "^/root/fake$" | head -n 3')).trim()).toBe('');
   });
 
   it('turns tasks green by themselves as the learner types the solution', async () => {
@@ -121,7 +126,7 @@ describe('a lab in a live session', () => {
     term.type('ip link set veth-host up && ip -n red link set veth-red up && ip -n red addr add 10.9.0.2/24 dev veth-red\r');
     await term.waitFor(() => task(term, 'veth-pair')?.status === 'passed', 20_000, 'veth-pair passed');
     term.type('iptables -t nat -A POSTROUTING -s 10.9.0.0/24 -j MASQUERADE\r');
-    // The rule alone is not evidence: it must count a packet during the task.
+    // The rule alone is not evidence: it must count the check's own ping from red, which has no route yet.
     await term.waitFor(() => task(term, 'masquerade')?.reason, 20_000, 'masquerade reason');
     expect(task(term, 'masquerade')?.status).not.toBe('passed');
     term.type('ip addr add 10.9.0.1/24 dev veth-host && ip -n red route add default via 10.9.0.1 && ip netns exec red ping -c 1 -W 2 192.0.2.1\r');
@@ -132,7 +137,11 @@ describe('a lab in a live session', () => {
 
   it('checks an answer against live state, not a constant', async () => {
     const wrong = await learner.request('POST', `/api/sessions/${sessionId}/answer`, { task: 'peer-name', answer: 'eth0' });
-    expect(wrong.json).toMatchObject({ status: 'failed' });
+    expect(wrong.json).toMatchObject({ status: 'failed', attempts: 1 });
+    // A wrong answer is one attempt: the runs after a command and a manual check re-check it without counting.
+    await term.run('true');
+    const after = (await learner.request('POST', `/api/sessions/${sessionId}/check`)).json as LabStatus;
+    expect(after.tasks.find((t) => t.id === 'peer-name')).toMatchObject({ status: 'failed', attempts: 1 });
     const veth = (await term.run(`ip -o link | awk -F': ' -v i=$(docker exec web cat /sys/class/net/eth0/iflink) '$1 == i { sub(/@.*/, "", $2); print $2 }'`)).trim();
     expect(veth).toMatch(/^veth/);
     const right = await learner.request('POST', `/api/sessions/${sessionId}/answer`, { task: 'peer-name', answer: veth });

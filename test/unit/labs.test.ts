@@ -180,6 +180,34 @@ describe('LabRunner scheduling', () => {
     runner.close();
   });
 
+  it('runs an answer through the same no-overlap scheduling, and counts a wrong answer once', async () => {
+    const quiz = parseLab('docs/01-demo.lab.yaml', minimal().replace('solution:', `  - id: q\n    title: Q\n    question: Which?\n    check: { kind: shell, run: 'test "$ANSWER" = red' }\nsolution:`));
+    const store = new Store(':memory:');
+    const exec = new GatedExecutor();
+    const runner = new LabRunner(quiz, 'carol', new Map(), store, exec, pino({ level: 'silent' }));
+    const run = runner.check('prompt');
+    await tick();
+    const answered = runner.answer('q', 'blue');
+    await tick();
+    expect(exec.calls).toBe(1); // the answer waits for the running check
+    exec.release();
+    await run;
+    await tick();
+    expect(exec.calls).toBe(2);
+    const during = runner.check('prompt'); // a prompt during the answer's run waits for it
+    await tick();
+    expect(exec.active).toBe(1);
+    exec.release();
+    expect((await answered)?.status).toBe('failed');
+    await tick();
+    exec.release();
+    await during;
+    expect(exec.maxActive).toBe(1);
+    // One wrong answer, one attempt: the prompt run that re-checked it counted none.
+    expect(store.tasks('carol', 'demo').find((t) => t.task === 'q')!.attempts).toBe(1);
+    runner.close();
+  });
+
   it('paces timer runs by how long runs take, and runs them as background work', async () => {
     const store = new Store(':memory:');
     const exec = new GatedExecutor();
