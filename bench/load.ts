@@ -58,6 +58,8 @@ interface LearnerResult {
   /** From the prompt coming back (the command done) to green: the checking alone, without the command's own run time. */
   greenAfterPromptMs: number[];
   echoMs: number[];
+  /** Terminal sockets dropped and reopened. */
+  reconnects: number;
   error?: string;
   screenTail?: string;
 }
@@ -83,7 +85,7 @@ async function typeCommand(term: TerminalConnection, command: string, echoMs: nu
 }
 
 async function oneLearner(baseUrl: string, labId: string, commands: string[], taskIds: string[]): Promise<LearnerResult> {
-  const result: LearnerResult = { finished: false, greenMs: [], greenAfterPromptMs: [], echoMs: [] };
+  const result: LearnerResult = { finished: false, greenMs: [], greenAfterPromptMs: [], echoMs: [], reconnects: 0 };
   const deadline = Date.now() + LEARNER_LIMIT_MS;
   const learner = new Learner(baseUrl);
   let term: TerminalConnection | undefined;
@@ -103,20 +105,48 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
       }
       throw new Error(`start: ${r.status} ${JSON.stringify(r.json)}`);
     }
-    term = await learner.openTerminal(session.sessionId);
-    await term.waitFor(() => /root@sandbox:~# $/.test(plain(term!.output.slice(-200))) || undefined, 120_000, 'prompt');
+    const sessionId = session.sessionId;
+    term = await learner.openTerminal(sessionId);
+    // A dropped socket is reopened where its output stopped, as the page does
+    // (the server's heartbeat drops one that does not answer in time).
+    const reopen = async () => {
+      result.reconnects++;
+      term = await learner.openTerminal(sessionId, { lastSeq: term!.seq });
+      await term.waitForReady(60_000);
+    };
+    const waitOn = async <T>(predicate: () => T | undefined | false, ms: number, what: string): Promise<T> => {
+      const until = Date.now() + ms;
+      for (;;) {
+        try {
+          return await term!.waitFor(predicate, Math.max(1, until - Date.now()), what);
+        } catch (err) {
+          if (term!.closeCode === undefined || Date.now() >= until) throw err;
+          await reopen();
+        }
+      }
+    };
+    await waitOn(() => /root@sandbox:~# $/.test(plain(term!.output.slice(-200))) || undefined, 120_000, 'prompt');
     result.promptMs = performance.now() - t0;
     const passed = () => {
       const m = [...term!.messages].reverse().find((x) => x.type === 'tasks');
       return new Set(m && m.type === 'tasks' ? m.tasks.filter((t: TaskStatus) => t.status === 'passed').map((t) => t.id) : []);
     };
     for (const command of commands) {
+      if (term.closeCode !== undefined) await reopen();
       let before = passed();
       let from = term.output.length;
-      const sent = await typeCommand(term, command, result.echoMs, () => {
+      const reconnectsBefore = result.reconnects;
+      let sent = await typeCommand(term, command, result.echoMs, () => {
         before = passed();
         from = term!.output.length;
       });
+      if (term.closeCode !== undefined) {
+        // Dropped while typing: clear the half-typed line and type it again.
+        await reopen();
+        term.type('\x15');
+        from = term.output.length;
+        sent = await typeCommand(term, command, []);
+      }
       // The shell's prompt mark after Enter: the command is done.
       let promptAt: number | undefined;
       const prompted = term.waitFor(() => term!.output.indexOf(PROMPT_MARK, from) >= 0 || undefined, 60_000, 'prompt mark').then(
@@ -124,13 +154,12 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
         () => {},
       );
       // A command that completes a task: time until the page is told it passed.
-      const newly = await term
-        .waitFor(() => (passed().size > before.size ? passed().size : undefined), 20_000, 'green')
-        .then(
-          () => performance.now(),
-          () => undefined,
-        );
-      if (newly !== undefined) {
+      const newly = await waitOn(() => (passed().size > before.size ? passed().size : undefined), 20_000, 'green').then(
+        () => performance.now(),
+        () => undefined,
+      );
+      // Timings across a reconnect measure the reconnect: left out.
+      if (newly !== undefined && result.reconnects === reconnectsBefore) {
         result.greenMs.push(newly - sent);
         await Promise.race([prompted, sleep(2000)]);
         // Green before the prompt came back (a timer run mid-command) took no checking time after it.
@@ -139,7 +168,7 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
       await sleep(PAUSE_MS);
       if (Date.now() > deadline) throw new Error('ran out of time');
     }
-    await term.waitFor(() => taskIds.every((t) => passed().has(t)) || undefined, Math.max(1000, deadline - Date.now()), 'all tasks');
+    await waitOn(() => taskIds.every((t) => passed().has(t)) || undefined, Math.max(1000, deadline - Date.now()), 'all tasks');
     result.finished = true;
     await learner.endSession(session.sessionId);
   } catch (err) {
@@ -206,6 +235,7 @@ async function run(n: number, labId: string) {
       serverCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
       peakLoad1: Math.max(...load),
       wallSec: wall,
+      reconnects: results.reduce((a, r) => a + r.reconnects, 0),
       errors: [...new Set(results.flatMap((r) => (r.error ? [r.error] : [])))],
       screens: results.flatMap((r) => (r.screenTail ? [r.screenTail] : [])),
     };
@@ -224,7 +254,7 @@ for (const n of sizes.length ? sizes : [10]) {
   const r = await run(n, 'network-stack');
   rows.push(r);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
-  console.log(`finished ${r.finished}/${r.n} in ${r.wallSec.toFixed(0)} s`);
+  console.log(`finished ${r.finished}/${r.n} in ${r.wallSec.toFixed(0)} s   (terminal sockets dropped and reopened: ${r.reconnects})`);
   console.log(`time to prompt     p50 ${f(r.promptP50)} ms   p95 ${f(r.promptP95)} ms`);
   console.log(`command -> green   p50 ${f(r.greenP50)} ms   p95 ${f(r.greenP95)} ms   (from the prompt's return: p50 ${f(r.greenAfterPromptP50)} ms   p95 ${f(r.greenAfterPromptP95)} ms)`);
   console.log(`keystroke echo     p50 ${r.echoP50.toFixed(1)} ms   p99 ${r.echoP99.toFixed(1)} ms`);

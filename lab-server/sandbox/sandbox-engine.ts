@@ -211,6 +211,8 @@ export class SandboxEngine {
       container = created;
       await created.start();
       const ready = this.waitReady(created);
+      // Awaited below; a failure before that (the cgroup hand-over) must not leave it unhandled.
+      ready.catch(() => {});
       // The entrypoint waits for its cgroups before it starts the inner engine.
       const pid = (await created.inspect()).State.Pid;
       this.pids.set(created.id, pid);
