@@ -11,7 +11,7 @@ import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
 import type { Lab, Task } from '../labs/schema';
 import { localize } from '../labs/schema';
 import type { Logger } from '../log';
-import { checkerName, type ExecResult, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import { type ExecResult, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
 import type { Store } from '../store/store';
 import { combine, flatten, hostScript, leafCommand, parseResults, type Leaf, type LeafJob, type LeafResult, type Tree } from './compile';
 
@@ -52,19 +52,11 @@ export class CheckExecutor {
     readonly limiter = new PriorityLimiter(Infinity),
   ) {}
 
-  /**
-   * Runs a command in the sandbox's checker (recreated if it is gone), within
-   * the limiter. The command runs in the sandbox's user and network
-   * namespaces (root there, an unprivileged uid on the machine), in the
-   * checker's own file system and PID namespace, told which sandbox it reads:
-   * the machine PID of the sandbox's init and its container id.
-   */
+  /** Runs a command in the sandbox's checker as checks run (SandboxEngine.execInChecker), recreating a checker that is gone, within the limiter. */
   async exec(sandbox: Sandbox, cmd: string[], timeoutMs: number, interactive = true): Promise<ExecResult> {
     return this.limiter.run(interactive, async () => {
       await this.engine.ensureChecker(sandbox);
-      const pid = await this.engine.sandboxPid(sandbox);
-      const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandbox.containerId}`];
-      return this.engine.exec(checkerName(sandbox.name), this.engine.checkerCommand(pid, cmd), { timeoutMs, env });
+      return this.engine.execInChecker(sandbox, cmd, { timeoutMs });
     });
   }
 

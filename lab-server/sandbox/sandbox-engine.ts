@@ -96,6 +96,9 @@ export interface Shell {
   exitCode(): Promise<number | null>;
 }
 
+/** The environment of a terminal's login shell (the entrypoint starts the first one with the same). */
+const SHELL_ENV = ['TERM=xterm-256color', 'LANG=C.UTF-8', 'COLORTERM=truecolor'];
+
 /** The terminal of a single-host lab (multi-host labs name each terminal after its host). */
 export const MAIN_TERMINAL_ID = 'main';
 
@@ -222,7 +225,7 @@ export class SandboxEngine {
       const [booted, checked] = await Promise.allSettled([ready, checker]);
       if (booted.status === 'rejected') throw booted.reason;
       if (checked.status === 'rejected') throw checked.reason;
-      await this.pinUpstream(name, pid, created.id);
+      await this.pinUpstream(name, created.id);
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
       await this.removeByName(name, container?.id);
@@ -300,21 +303,30 @@ export class SandboxEngine {
    * namespaces as they are at boot, before any learner has a shell: checks
    * refuse a namespace bound or made over those names later.
    */
-  private async pinUpstream(sandboxName: string, pid: number, sandboxId: string): Promise<void> {
-    const checker = checkerName(sandboxName);
-    const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandboxId}`];
+  private async pinUpstream(sandboxName: string, sandboxId: string): Promise<void> {
     const read = 'source /opt/vethlab/check-lib.sh && for n in upstream-router upstream-web; do echo "$n $("$VL_IN_ROOT" "$SANDBOX_ROOT" "/run/netns/$n" stat -L -c %i {})"; done';
-    const r = await this.exec(checker, this.checkerCommand(pid, ['bash', '-c', read]), { timeoutMs: 15_000, env });
+    const r = await this.execInChecker({ name: sandboxName, containerId: sandboxId }, ['bash', '-c', read], { timeoutMs: 15_000 });
     const pins = r.stdout.trim();
     if (r.exitCode !== 0 || !/^upstream-router \d+\nupstream-web \d+$/.test(pins)) throw new Error(`pinning the upstream namespaces failed: ${r.stdout}${r.stderr}`);
-    const w = await this.exec(checker, ['sh', '-c', 'mkdir -p /run/vethlab && printf "%s\n" "$1" > /run/vethlab/pins', 'pin', pins], { timeoutMs: 15_000 });
+    const w = await this.exec(checkerName(sandboxName), ['sh', '-c', 'mkdir -p /run/vethlab && printf "%s\n" "$1" > /run/vethlab/pins', 'pin', pins], { timeoutMs: 15_000 });
     if (w.exitCode !== 0) throw new Error(`recording the pins failed: ${w.stderr}`);
   }
 
+  /**
+   * Runs a command in the sandbox's checker the way checks run: inside the
+   * sandbox's user and network namespaces (checkerCommand), told which
+   * sandbox it reads (the machine PID of its init and its container id).
+   */
+  async execInChecker(sandbox: Pick<Sandbox, 'containerId' | 'name'>, cmd: string[], opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    const pid = await this.sandboxPid(sandbox);
+    const env = [`VETHLAB_SANDBOX_PID=${pid}`, `VETHLAB_SANDBOX_ID=${sandbox.containerId}`];
+    return this.exec(checkerName(sandbox.name), this.checkerCommand(pid, cmd), { ...opts, env });
+  }
+
   /** The sandbox's init as a machine PID (what the checker enters from outside), cached while it runs. */
-  async sandboxPid(sandbox: Pick<Sandbox, 'containerId'>, fresh = false): Promise<number> {
+  async sandboxPid(sandbox: Pick<Sandbox, 'containerId'>): Promise<number> {
     const cached = this.pids.get(sandbox.containerId);
-    if (cached && !fresh) return cached;
+    if (cached) return cached;
     const info = await this.docker.getContainer(sandbox.containerId).inspect();
     if (!info.State.Running || !info.State.Pid) throw new Error('the sandbox is not running');
     this.pids.set(sandbox.containerId, info.State.Pid);
@@ -538,7 +550,7 @@ export class SandboxEngine {
       if (code !== 'ENOENT' && code !== 'ECONNREFUSED' && !(err instanceof UnsafeSocketPathError)) throw err;
       // Not started yet, exited, or not a socket (a learner's symlink): whatever is there goes first.
       const r = await this.exec(containerId, ['bash', '-c', 'mkdir -p /run/vethlab; rm -f "$1"; exec dtach -n "$1" -r winch /usr/local/sbin/vethlab-shell "$2"', 'start', `/${where.join('/')}`, `terminal-${terminalId}`], {
-        env: ['TERM=xterm-256color', 'LANG=C.UTF-8', 'COLORTERM=truecolor', ...env],
+        env: [...SHELL_ENV, ...env],
       });
       if (r.exitCode !== 0) throw new Error(`could not start the shell: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
       socket = await connectDtach(pid, where);
@@ -565,7 +577,7 @@ export class SandboxEngine {
       AttachStderr: true,
       Tty: true,
       WorkingDir: '/root',
-      Env: ['TERM=xterm-256color', 'LANG=C.UTF-8', 'COLORTERM=truecolor', ...env],
+      Env: [...SHELL_ENV, ...env],
       // Honoured by engines with API >= 1.42; older ones get the resize below.
       ConsoleSize: [size.rows, size.cols],
     } as Docker.ExecCreateOptions);
