@@ -39,6 +39,13 @@ ctr_pid() { # container
   local info id p
   info=$(docker inspect -f '{{.Id}} {{if .State.Running}}{{.State.Pid}}{{end}}' "$1" 2>/dev/null) || return 1
   read -r id p <<<"$info"
+  ctr_pid_of "$id" "$p"
+}
+
+# The same from what the engine already said (its id and PID in the sandbox),
+# for a check that has the container's inspect output at hand.
+ctr_pid_of() { # id pid-in-sandbox
+  local id=$1 p=$2
   [[ $id =~ ^[0-9a-f]{64}$ && $p =~ ^[1-9][0-9]*$ ]] || return 1
   local hp; hp=$(sandbox_host_pid "$p") || return 1
   # The engine's word is checked against the kernel: the process lives in the
@@ -356,15 +363,17 @@ ctr_ports() { # machine pid
 vl_container() {
   local name= running=true network_mode= networks= not_networks= links_to= published_ports= image=; local "$@"
   local j; j=$(docker inspect "$name" 2>/dev/null) || { fail container-missing "$name"; return; }
+  # One jq for the scalar claims: a jq start costs about as much as the checks it serves.
+  local c_running c_id c_pid m
+  read -r c_running c_id c_pid m < <(jq -r '.[0] | "\(.State.Running) \(.Id) \(.State.Pid) \(.HostConfig.NetworkMode)"' <<<"$j")
   local pid=
   if [ "$running" = true ]; then
-    jq -e '.[0].State.Running' >/dev/null <<<"$j" || { fail container-not-running "$name"; return; }
+    [ "$c_running" = true ] || { fail container-not-running "$name"; return; }
     # Its process exists in the sandbox, in the cgroup of that container id.
-    pid=$(ctr_pid "$name")
+    pid=$(ctr_pid_of "$c_id" "$c_pid")
     [ -n "$pid" ] || { fail container-not-running "$name"; return; }
   fi
   if [ -n "$network_mode" ]; then
-    local m; m=$(jq -r '.[0].HostConfig.NetworkMode' <<<"$j")
     [ "$m" = "$network_mode" ] || { fail container-network-mode "$name" "$network_mode" "$m"; return; }
     if [ -n "$pid" ]; then
       local mine host; mine=$(stat -L -c %i "/proc/$pid/ns/net"); host=$(stat -L -c %i "/proc/$VETHLAB_SANDBOX_PID/ns/net")
@@ -375,10 +384,12 @@ vl_container() {
   local n ports=""
   [ -z "$pid" ] || ports=$(ctr_ports "$pid")
   for n in $networks; do
-    jq -e --arg n "$n" '.[0].NetworkSettings.Networks | has($n)' >/dev/null <<<"$j" || { fail container-not-on "$name" "$n"; return; }
+    local ip br
+    ip=$(jq -r --arg n "$n" '.[0].NetworkSettings.Networks[$n] | if . == null then "@absent" else (.IPAddress // "") end' <<<"$j")
+    [ "$ip" != "@absent" ] || { fail container-not-on "$name" "$n"; return; }
     if [ -n "$pid" ]; then
       # Its address on that network is on one of its interfaces, whose peer is a port of the network's bridge.
-      local ip br; ip=$(jq -r --arg n "$n" '.[0].NetworkSettings.Networks[$n].IPAddress // ""' <<<"$j"); br=$(bridge_of "$n")
+      br=$(bridge_of "$n")
       [ -n "$ip" ] && [ -n "$br" ] && grep -qxF "$ip $br" <<<"$ports" || { fail container-not-on "$name" "$n"; return; }
     fi
   done

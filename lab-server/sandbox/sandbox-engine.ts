@@ -436,7 +436,8 @@ export class SandboxEngine {
         pool: l[LABEL.pool] === '1',
         createdAt: new Date(l[LABEL.created] ?? 0),
         expiresAt: new Date(l[LABEL.expires] ?? 0),
-        running: c.State === 'running',
+        // A paused sandbox waits in the pool (SandboxPool freezes them): it is alive.
+        running: c.State === 'running' || c.State === 'paused',
       };
     });
   }
@@ -454,6 +455,24 @@ export class SandboxEngine {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Freezes a sandbox (the cgroup freezer): its processes keep their memory
+   * but get no CPU. An idle sandbox's inner engine still wakes many times a
+   * second, which a pool the size of a room pays for while the room works.
+   */
+  async freeze(sandbox: Pick<Sandbox, 'containerId'>): Promise<void> {
+    await this.docker.getContainer(sandbox.containerId).pause();
+  }
+
+  /** Thaws a frozen sandbox; one that is not frozen is fine. */
+  async thaw(sandbox: Pick<Sandbox, 'containerId'>): Promise<void> {
+    const container = this.docker.getContainer(sandbox.containerId);
+    await container.unpause().catch(async (err: { statusCode?: number }) => {
+      // 409/500 "is not paused": check the state rather than the message.
+      if ((await container.inspect()).State.Paused) throw err;
+    });
   }
 
   /** Removes the sandbox and its checker; absent ones are fine. */

@@ -2,7 +2,9 @@
  * SandboxPool keeps a few single-host sandboxes started and ready, so a
  * learner gets a prompt without waiting for an engine to boot. It refills one
  * sandbox at a time in the background (a 2-core machine should not boot
- * several engines at once while learners type).
+ * several engines at once while learners type). Waiting sandboxes are
+ * frozen: a pool sized for a room costs no CPU while the room works, and
+ * taking one thaws it (tens of milliseconds).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
@@ -36,13 +38,21 @@ export class SandboxPool {
     this.ready.push(...sandboxes);
   }
 
-  /** A ready sandbox if one is waiting (its session id becomes the session's). */
-  take(): Sandbox | undefined {
-    const now = Date.now();
+  /** A ready sandbox, thawed, if one is waiting (its session id becomes the session's). */
+  async take(): Promise<Sandbox | undefined> {
     let sandbox: Sandbox | undefined;
     while ((sandbox = this.ready.shift())) {
-      if (sandbox.expiresAt.getTime() > now + 60_000) break;
-      void this.engine.remove(sandbox);
+      if (sandbox.expiresAt.getTime() <= Date.now() + 60_000) {
+        void this.engine.remove(sandbox);
+        continue;
+      }
+      try {
+        await this.engine.thaw(sandbox);
+        break;
+      } catch (err) {
+        this.opts.log.warn({ err, sandbox: sandbox.name }, 'a pool sandbox would not thaw; removing it');
+        void this.engine.remove(sandbox);
+      }
     }
     // The learner's shell starts now; the next boot (seconds of CPU) waits a moment behind it.
     setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
@@ -64,8 +74,12 @@ export class SandboxPool {
             expiresAt: new Date(Date.now() + this.opts.ttlMs),
             terminal: MAIN_TERMINAL_ID,
           });
-          if (this.stopped) await this.engine.remove(sandbox);
-          else this.ready.push(sandbox);
+          if (this.stopped) {
+            await this.engine.remove(sandbox);
+            continue;
+          }
+          await this.engine.freeze(sandbox).catch((err) => this.opts.log.warn({ err, sandbox: sandbox.name }, 'could not freeze a pool sandbox; it waits running'));
+          this.ready.push(sandbox);
         } catch (err) {
           this.opts.log.error({ err }, 'could not start a pool sandbox; retrying in 10 s');
           await new Promise((r) => setTimeout(r, 10_000).unref());

@@ -206,7 +206,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     await Promise.all([...gone.map((s) => this.end(s.id, 'sandbox-gone')), ...replaced.map((s) => this.end(s.id, 'replaced'))]);
     const now = Date.now();
     const expiresAt = now + this.opts.ttlMs;
-    const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? this.pool.take() : undefined;
+    const pooled = hosts.length === 1 && hosts[0] === POOL_HOST ? await this.pool.take() : undefined;
     const id = pooled?.sessionId ?? newSessionId();
     const sandboxes = new Map<string, Sandbox>();
     try {

@@ -120,6 +120,7 @@ async function applyOverlay(root: string): Promise<void> {
   put('sandbox/upstream.sh', 'usr/local/sbin/vethlab-upstream', 0o755);
   put('sandbox/vethlab-shell', 'usr/local/sbin/vethlab-shell', 0o755);
   put('sandbox/upstream-web.conf', 'etc/vethlab/upstream-web.conf');
+  put('sandbox/containerd.toml', 'etc/vethlab/containerd.toml');
   put('sandbox/bashrc', 'root/.bashrc');
   put('sandbox/motd', 'etc/motd');
   put('sandbox/check-lib.sh', 'opt/vethlab/check-lib.sh');

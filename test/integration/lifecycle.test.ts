@@ -30,9 +30,13 @@ describe('warm pool', () => {
     try {
       await expect.poll(() => server.pool.size, { timeout: 60_000, interval: 200 }).toBe(1);
       const pooled = (await server.engine.list()).find((s) => s.pool)!;
+      const state = async (id: string) => (await server.engine.docker.getContainer(id).inspect()).State;
+      // Waiting in the pool, it is frozen: no CPU while a room works.
+      expect((await state(pooled.containerId)).Paused).toBe(true);
       const learner = new Learner(server.url);
       const info = await learner.startSession();
       expect(info.sessionId).toBe(pooled.sessionId);
+      expect((await state(pooled.containerId)).Paused).toBe(false);
       const term = await learner.openTerminal(info.sessionId);
       await term.waitForReady();
       expect((await term.run('docker images --format "{{.Repository}}" | sort')).trim()).toBe('busybox\nnginx');
