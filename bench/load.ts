@@ -62,6 +62,8 @@ interface LearnerResult {
   reconnects: number;
   error?: string;
   screenTail?: string;
+  /** Tasks still open when the learner gave up, each with the check's last reason. */
+  openTasks?: string[];
 }
 
 /** Types a command at a human pace; `beforeEnter` runs just before Enter (a pass that landed while typing belongs to the previous command). */
@@ -175,10 +177,23 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
     result.error = (err as Error).message.split('\n')[0];
     // What the learner's screen ended with tells why (a failed command, a stuck check).
     if (term) result.screenTail = plain(term.output.slice(-600)).trim().split('\n').slice(-6).join(' | ');
+    // Which checks held the learner, and why (a check that timed out under load reads "check-timeout").
+    const last = term && [...term.messages].reverse().find((x) => x.type === 'tasks');
+    if (last && last.type === 'tasks') {
+      const reason = (t: TaskStatus) => (t.reason ? ('key' in t.reason ? t.reason.key : t.reason.text.slice(0, 40)) : t.blocked ? 'blocked' : 'no result yet');
+      result.openTasks = last.tasks.filter((t) => t.status !== 'passed').map((t) => `${t.id}: ${reason(t)}`);
+    }
   } finally {
     term?.close();
   }
   return result;
+}
+
+/** Occurrences of each value, most frequent first. */
+function count(values: string[]): [string, number][] {
+  const m = new Map<string, number>();
+  for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
+  return [...m].sort((a, b) => b[1] - a[1]);
 }
 
 async function run(n: number, labId: string) {
@@ -238,6 +253,7 @@ async function run(n: number, labId: string) {
       reconnects: results.reduce((a, r) => a + r.reconnects, 0),
       errors: [...new Set(results.flatMap((r) => (r.error ? [r.error] : [])))],
       screens: results.flatMap((r) => (r.screenTail ? [r.screenTail] : [])),
+      openTasks: count(results.flatMap((r) => r.openTasks ?? [])),
     };
   } finally {
     clearInterval(sampler);
@@ -267,6 +283,7 @@ for (const n of sizes.length ? sizes : [10]) {
   }
   if (r.errors.length) console.log(`errors: ${r.errors.join(' | ')}`);
   for (const screen of r.screens.slice(0, 3)) console.log(`  a stuck learner's screen ended: ${screen}`);
+  for (const [task, k] of r.openTasks) console.log(`  left open at the deadline, ${k} learner(s): ${task}`);
 }
 mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
 writeFileSync(path.join(import.meta.dirname, 'results/load.json'), JSON.stringify({ at: new Date().toISOString(), machine: `${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB`, rows }, null, 2));
