@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
-import { MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from './sandbox-engine';
+import type { Sandbox, SandboxDriver } from './sandbox-driver';
+import { MAIN_TERMINAL_ID } from './sandbox-engine';
 
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -23,7 +24,7 @@ export class SandboxPool {
   private stopped = false;
 
   constructor(
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     private readonly opts: { size: number; ttlMs: number; log: Logger },
   ) {}
 
