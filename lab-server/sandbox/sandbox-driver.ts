@@ -78,6 +78,8 @@ export interface SandboxDriver {
   listCheckers(): Promise<[string, string][]>;
   removeOrphanCheckers(): Promise<number>;
   isRunning(containerId: string): Promise<boolean>;
+  /** The sandbox's init as a PID of the machine that runs it. */
+  sandboxPid(sandbox: Pick<Sandbox, 'containerId'>): Promise<number>;
   /** Joins a lab's sandboxes with a private link (link0). */
   linkSandboxes(sandboxes: Sandbox[]): Promise<void>;
 
