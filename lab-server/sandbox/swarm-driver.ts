@@ -170,6 +170,8 @@ export class SwarmDriver implements SandboxDriver {
       return;
     }
     if (label !== this.imageMark) await this.setReadyLabel(node.id, this.imageMark);
+    // Disks of sandboxes that died with a machine are records without a container: gone now.
+    await node.docker.pruneVolumes({ filters: { label: [this.ownLabel] } }).catch(() => {});
     this.watch(node);
     node.state = 'ready';
     this.opts.log.info({ node: node.id, hostname: node.hostname, endpoint: node.endpoint }, 'swarm node takes sandboxes');

@@ -253,8 +253,20 @@ export class TestSwarm {
     return undefined;
   }
 
+  /** Removes everything, and fails if anything of it is still there (a namespace, docker_gwbridge, a process, a cgroup). */
   async dispose(): Promise<void> {
     await removeSwarmLeftovers();
     for (const n of this.nodes) removeCgroups(n.cgroupParent);
+    const left: string[] = [];
+    const namespaces = (await sh('ip', ['netns', 'list'])).split('\n').filter((l) => l.startsWith(`${PREFIX}-`));
+    left.push(...namespaces.map((l) => `network namespace ${l}`));
+    // docker_gwbridge, the veths and the hub lived in those namespaces; none may be on the machine's own network.
+    const links = (await sh('ip', ['-o', 'link'])).split('\n').filter((l) => /: (docker_gwbridge|vlsw|n\d@)/.test(l));
+    left.push(...links.map((l) => `interface ${l.split(':')[1]!.trim()}`));
+    for (const n of this.nodes) {
+      left.push(...cgroupPids(n.cgroupParent).map((p) => `process ${p} of ${n.name}`));
+      if (existsSync(`/sys/fs/cgroup/pids${n.cgroupParent}`)) left.push(`cgroup ${n.cgroupParent}`);
+    }
+    if (left.length) throw new Error(`the test swarm left behind: ${left.join(', ')}`);
   }
 }
