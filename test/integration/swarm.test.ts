@@ -3,7 +3,8 @@
  * engines on this machine, each in a network namespace of its own joined
  * only by a bridge in another (test/support/swarm.ts; nothing reaches the
  * machine's network), and a real lab-server placing learners on it through
- * the real API. Placement spreads, a multi-host lab shares a node, a sandbox
+ * the real API. A node joining takes learners without a restart, placement
+ * spreads, a multi-host lab shares a node, a sandbox
  * there is contained as a local one, a paused or drained node takes nothing
  * new, a node lost mid-lab gives the learner the "sandbox gone" path and a
  * new sandbox elsewhere with passed tasks kept, lesson 1 passes on a worker,
@@ -40,7 +41,8 @@ let server: TestServer;
 const catalog = LabCatalog.of([...LabCatalog.load().all(), twoHosts]);
 
 beforeAll(async () => {
-  swarm = await TestSwarm.start();
+  // The third machine joins during the first test.
+  swarm = await TestSwarm.start({ joined: 2 });
   server = await startTestServer({ VETHLAB_SWARM: swarm.managerEndpoint, VETHLAB_MAX_SANDBOXES: '40' }, { catalog, checkIntervalMs: 1000 });
 }, 300_000);
 
@@ -70,11 +72,25 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
 }
 
 describe('sandboxes across a swarm', () => {
-  it('checks every node before it takes sandboxes, and labels it ready', async () => {
-    const status = driver().nodeStatus();
-    expect(status.map((n) => n.state).sort()).toEqual(['ready', 'ready', 'ready']);
+  it('checks every node before it takes sandboxes, and adds a node that joins without a restart', async () => {
+    expect(driver().nodeStatus().map((n) => n.state)).toEqual(['ready', 'ready']);
+    const joining = byName('n3');
+    await swarm.join(joining);
+    await waitFor('the joining node to be checked', async () => {
+      await driver().refresh();
+      return driver().nodeStatus().find((n) => n.id === joining.id)?.state === 'ready';
+    }, 240);
     const nodes = (await swarm.manager.docker.listNodes()) as { Spec: { Labels?: Record<string, string> } }[];
+    expect(nodes).toHaveLength(3);
     for (const n of nodes) expect(n.Spec.Labels?.[NODE_READY_LABEL]).toBe(swarm.image.split(':').pop());
+    // It takes learners: with the other two paused, the next one lands there.
+    const others = swarm.nodes.filter((n) => n !== joining);
+    for (const n of others) await swarm.setAvailability(n, 'pause');
+    const learner = new Learner(server.url);
+    const info = await learner.startSession();
+    for (const n of others) await swarm.setAvailability(n, 'active');
+    expect((await nodeOf(info.sessionId)).name).toBe(joining.name);
+    await learner.endSession(info.sessionId);
   });
 
   it('spreads learners over the nodes, and each sandbox is as contained as a local one', async () => {

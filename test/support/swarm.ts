@@ -43,9 +43,9 @@ export interface SwarmNode {
 }
 
 export interface SwarmOptions {
-  /** Leave a node out of the node settings (a test of the refusal): which flag to drop. */
-  lacking?: { node: number; flag: string };
   nodes?: number;
+  /** How many nodes join the swarm at start (the others' engines run, ready to join()). */
+  joined?: number;
 }
 
 async function sh(cmd: string, args: string[]): Promise<string> {
@@ -196,8 +196,7 @@ export class TestSwarm {
         }
         const cgroupParent = `/vethlab-${PREFIX}-${name}`;
         const node: SwarmNode = { index, name, id: '', address, endpoint: `unix://${RUN_DIR}/${name}/docker.sock`, docker: connectDocker(`unix://${RUN_DIR}/${name}/docker.sock`), netns, cgroupParent };
-        const without = opts.lacking?.node === index ? [opts.lacking.flag] : [];
-        await startNodeEngine(node, seccompFile, without);
+        await startNodeEngine(node, seccompFile, []);
         const docker = node.docker;
         for (const c of await docker.listContainers({ all: true })) await docker.getContainer(c.Id).remove({ force: true, v: true });
         await docker.pruneVolumes();
@@ -209,14 +208,24 @@ export class TestSwarm {
     );
     const manager = nodes[0]!;
     await manager.docker.swarmInit({ ListenAddr: `${manager.address}:2377`, AdvertiseAddr: manager.address, ForceNewCluster: false });
-    const tokens = ((await manager.docker.swarmInspect()) as { JoinTokens: { Worker: string } }).JoinTokens;
-    for (const n of nodes.slice(1)) {
-      await n.docker.swarmJoin({ ListenAddr: `${n.address}:2377`, AdvertiseAddr: n.address, RemoteAddrs: [`${manager.address}:2377`], JoinToken: tokens.Worker });
-    }
-    for (const n of nodes) n.id = ((await n.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+    const swarm = new TestSwarm(nodes, image);
+    for (const n of nodes.slice(1, opts.joined ?? count)) await swarm.join(n);
+    manager.id = ((await manager.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+    await swarm.labelEngine(manager);
+    return swarm;
+  }
+
+  /** A machine joins the swarm as a worker; the manager labels where its engine answers (as the README's set-up does). */
+  async join(n: SwarmNode): Promise<void> {
+    const tokens = ((await this.manager.docker.swarmInspect()) as { JoinTokens: { Worker: string } }).JoinTokens;
+    await n.docker.swarmJoin({ ListenAddr: `${n.address}:2377`, AdvertiseAddr: n.address, RemoteAddrs: [`${this.manager.address}:2377`], JoinToken: tokens.Worker });
+    n.id = ((await n.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+    await this.labelEngine(n);
+  }
+
+  private async labelEngine(n: SwarmNode): Promise<void> {
     // The lab-server reaches each node's own engine at the endpoint its label names.
-    for (const n of nodes) await new TestSwarm(nodes, image).updateNode(n, (spec) => ({ ...spec, Labels: { ...spec.Labels, [NODE_ENGINE_LABEL]: n.endpoint } }));
-    return new TestSwarm(nodes, image);
+    await this.updateNode(n, (spec) => ({ ...spec, Labels: { ...spec.Labels, [NODE_ENGINE_LABEL]: n.endpoint } }));
   }
 
   async updateNode(n: SwarmNode, change: (spec: { Labels?: Record<string, string>; Availability: string; Role: string }) => object): Promise<void> {
