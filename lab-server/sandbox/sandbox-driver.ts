@@ -20,6 +20,8 @@ export interface SandboxSpec {
   terminal?: string | undefined;
   /** Put it on the same machine as this sandbox (a multi-host lab's link is a veth pair between them). */
   besides?: Sandbox | undefined;
+  /** Put it on this node (a warm pool's share of a node); unset: wherever the driver places it. */
+  node?: string | undefined;
 }
 
 export interface Sandbox {
@@ -91,6 +93,9 @@ export interface SandboxDriver {
   ensureChecker(sandbox: Sandbox): Promise<void>;
   /** Attaches to the terminal's login shell, starting it if needed. */
   openShell(containerId: string, terminalId: string, size: { cols: number; rows: number }, env?: string[]): Promise<Shell>;
+
+  /** The machines that take sandboxes now (Swarm node ids); undefined for a single engine. The pool keeps a share on each. */
+  readyNodes?(): string[];
 
   /** Die and destroy events of this server's containers, one JSON SandboxEvent a line; ends when the engine's stream does. */
   events(): Promise<NodeJS.ReadableStream & { destroy(): void }>;

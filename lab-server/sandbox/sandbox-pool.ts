@@ -2,7 +2,10 @@
  * SandboxPool keeps a few single-host sandboxes started and ready, so a
  * learner gets a prompt without waiting for an engine to boot. It refills one
  * sandbox at a time in the background (a 2-core machine should not boot
- * several engines at once while learners type).
+ * several engines at once while learners type). Across a swarm the pool (sized
+ * for the room) is shared out over the nodes that take sandboxes: each refill
+ * goes to the node with the fewest waiting, a learner takes from the node with
+ * the most, and a node joining gets its share without a restart.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
@@ -41,13 +44,32 @@ export class SandboxPool {
   take(): Sandbox | undefined {
     const now = Date.now();
     let sandbox: Sandbox | undefined;
-    while ((sandbox = this.ready.shift())) {
+    while ((sandbox = this.ready.splice(this.fullestNodeIndex(), 1)[0])) {
       if (sandbox.expiresAt.getTime() > now + 60_000) break;
       void this.engine.remove(sandbox);
     }
     // The learner's shell starts now; the next boot (seconds of CPU) waits a moment behind it.
     setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
     return sandbox;
+  }
+
+  /** Waiting sandboxes per node that takes sandboxes (none for a single engine). */
+  private perNode(): Map<string, number> {
+    const counts = new Map<string, number>((this.engine.readyNodes?.() ?? []).map((n) => [n, 0]));
+    for (const s of this.ready) if (s.node && counts.has(s.node)) counts.set(s.node, counts.get(s.node)! + 1);
+    return counts;
+  }
+
+  /** Where the next pool sandbox goes: the node with the fewest waiting. */
+  private emptiestNode(): string | undefined {
+    return [...this.perNode()].sort((a, b) => a[1] - b[1])[0]?.[0];
+  }
+
+  /** Which waiting sandbox a learner gets: the oldest on the node with the most waiting. */
+  private fullestNodeIndex(): number {
+    const fullest = [...this.perNode()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const i = fullest ? this.ready.findIndex((s) => s.node === fullest) : -1;
+    return i >= 0 ? i : 0;
   }
 
   /** Starts filling the pool up to its size, in the background. */
@@ -57,6 +79,7 @@ export class SandboxPool {
       while (!this.stopped && this.ready.length < this.opts.size) {
         try {
           const sandbox = await this.engine.create({
+            node: this.emptiestNode(),
             sessionId: newSessionId(),
             host: POOL_HOST,
             lab: '',

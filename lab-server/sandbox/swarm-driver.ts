@@ -92,6 +92,10 @@ export class SwarmDriver implements SandboxDriver {
     return status;
   }
 
+  readyNodes(): string[] {
+    return [...this.nodes.values()].filter((n) => n.state === 'ready').map((n) => n.id);
+  }
+
   nodeStatus(): SwarmNodeStatus[] {
     return [...this.nodes.values()].map(({ id, hostname, endpoint, state, problems }) => ({ id, hostname, endpoint, state, problems }));
   }
@@ -265,7 +269,8 @@ export class SwarmDriver implements SandboxDriver {
     const c = [`node.labels.${NODE_READY_LABEL}==${this.imageMark}`];
     // Swarm may not have noticed yet a node whose engine we lost.
     for (const n of this.nodes.values()) if (n.state !== 'ready') c.push(`node.id!=${n.id}`);
-    if (spec.besides?.node) c.push(`node.id==${spec.besides.node}`);
+    const on = spec.besides?.node ?? spec.node;
+    if (on) c.push(`node.id==${on}`);
     return c;
   }
 

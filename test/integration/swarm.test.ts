@@ -166,6 +166,27 @@ describe('sandboxes across a swarm', () => {
     for (const [i, l] of others.entries()) await l.endSession(placed[i]!.sessionId);
   });
 
+  it('shares a warm pool sized for the room out over the nodes', async () => {
+    // Two learners on n1 first: Swarm alone would put the pool on the emptier n2 and n3 (spread by task count).
+    const [n1, ...rest] = swarm.nodes;
+    for (const n of rest) await swarm.setAvailability(n, 'pause');
+    const busy = [new Learner(server.url), new Learner(server.url)];
+    const busySessions = [];
+    for (const l of busy) busySessions.push(await l.startSession());
+    for (const n of rest) await swarm.setAvailability(n, 'active');
+    for (const s of busySessions) expect((await nodeOf(s.sessionId)).name).toBe(n1!.name);
+    const room = await startTestServer({ VETHLAB_SWARM: swarm.managerEndpoint, VETHLAB_POOL_SIZE: '3', VETHLAB_MAX_SANDBOXES: '40' }, { catalog });
+    try {
+      await waitFor('the pool to fill', async () => room.pool.size === 3, 960);
+      const pooled = (await room.engine.list()).filter((s) => s.pool);
+      expect(pooled).toHaveLength(3);
+      expect(new Set(pooled.map((s) => s.node)).size).toBe(3);
+    } finally {
+      await room.close();
+      for (const [i, l] of busy.entries()) await l.endSession(busySessions[i]!.sessionId);
+    }
+  });
+
   it('runs the whole lesson-1 lab on a worker; a node lost mid-lab gives the "sandbox gone" path, a new sandbox elsewhere and keeps passed tasks', async () => {
     const lab = catalog.get('network-stack')!;
     const learner = new Learner(server.url);
