@@ -108,6 +108,6 @@ export async function delegateCgroupsOnNode(docker: Docker, image: string, pid: 
 /** link0 between two sandboxes of one node, by their PIDs there: a veth pair created straight into their network namespaces. */
 export async function linkOnNode(docker: Docker, image: string, pids: [number, number]): Promise<void> {
   const script = 'exec ip link add link0 netns "$1" type veth peer name link0 netns "$2"';
-  const r = await runHelper(docker, image, script, pids.map(String), { caps: ['NET_ADMIN', 'SYS_ADMIN'] });
+  const r = await runHelper(docker, image, script, pids.map(String), { caps: ['NET_ADMIN'] });
   if (r.exitCode !== 0) throw new Error(`could not create the private link on the node: ${r.output.trim()}`);
 }
