@@ -203,6 +203,11 @@ export class TestSwarm {
         if (!(await docker.getImage(image).inspect().then(() => true, () => false))) {
           await run('docker', ['load', '-i', await archive], { env: { ...process.env, DOCKER_HOST: node.endpoint }, maxBuffer: 16 * 1024 * 1024 });
         }
+        // The cache holds the current sandbox image only: older tags go.
+        for (const img of await docker.listImages()) {
+          const stale = (img.RepoTags ?? []).filter((t) => t.startsWith(`${image.split(':')[0]}:`) && t !== image);
+          for (const t of stale) await docker.getImage(t).remove().catch(() => {});
+        }
         return node;
       }),
     );
