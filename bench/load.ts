@@ -10,6 +10,9 @@
  *
  *   npm run load -- 10 25 50
  *   npm run load -- 25 --warm      (a pool of N booted before the learners arrive)
+ *   npm run load -- 10 --swarm     (the same, on a three-node swarm made on this
+ *                                   machine, test/support/swarm.ts: the mechanics of
+ *                                   placement, not the capacity of three machines)
  */
 import { readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,11 +23,14 @@ import { Learner, plain, type TerminalConnection } from '../test/support/termina
 import { startTestServer } from '../test/support/lab-server';
 import { CpuAttribution } from './cpu-attribution';
 import { sweep } from './harness';
+import { TestSwarm } from '../test/support/swarm';
 
 const KEY_MS = 80;
 /** The OSC the sandbox's bashrc prints when a command finishes (terminal-slot.ts). */
 const PROMPT_MARK = '\x1b]6973;vethlab;prompt\x07';
 const WARM = process.argv.includes('--warm');
+const SWARM = process.argv.includes('--swarm');
+let swarm: TestSwarm | undefined;
 const PAUSE_MS = 1500;
 const LEARNER_LIMIT_MS = 6 * 60_000;
 
@@ -202,7 +208,7 @@ async function run(n: number, labId: string) {
   const commands = lab.solution.filter((s) => s.run).map((s) => s.run!.trim().replace(/\s*\n\s*/g, '; '));
   // --warm: the instructor starts the server ahead with a pool for the whole room, as the README advises.
   const poolSize = WARM ? n : 2;
-  const server = await startTestServer({ VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_STARTS_PER_ADDRESS: String(5 * n), VETHLAB_MIN_FREE_MEMORY: '256m' });
+  const server = await startTestServer({ ...(swarm ? { VETHLAB_SWARM: swarm.managerEndpoint } : {}), VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_STARTS_PER_ADDRESS: String(5 * n), VETHLAB_MIN_FREE_MEMORY: '256m' });
   if (WARM) {
     const t = performance.now();
     while (server.pool.size < n) await sleep(500);
@@ -212,12 +218,21 @@ async function run(n: number, labId: string) {
   let peakEngine = 0;
   const cpu0 = process.cpuUsage();
   const load: number[] = [];
-  const attribution = await CpuAttribution.begin(server.engine.docker, server.engine.ownLabel.split('=')[1]!);
+  // By component only on one engine (cgroups under /vethlab); under --swarm, where the sandboxes went instead.
+  const attribution = swarm ? undefined : await CpuAttribution.begin(server.engine.docker, server.engine.ownLabel.split('=')[1]!);
+  const placement = new Map<string, number>();
+  const onReady = (session: { hosts: Map<string, { node?: string | undefined }> }) => {
+    for (const h of session.hosts.values()) {
+      const name = swarm?.nodes.find((x) => x.id === h.node)?.name ?? h.node ?? '?';
+      placement.set(name, (placement.get(name) ?? 0) + 1);
+    }
+  };
+  if (swarm) server.sessions.on('ready', onReady);
   const sampler = setInterval(() => {
     peakServer = Math.max(peakServer, process.memoryUsage().rss / 1024 ** 2);
     peakEngine = Math.max(peakEngine, rssOf(['dockerd', 'containerd']));
     load.push(os.loadavg()[0]!);
-    attribution.sample();
+    attribution?.sample();
   }, 500);
   const t0 = Date.now();
   try {
@@ -230,7 +245,7 @@ async function run(n: number, labId: string) {
     );
     const wall = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const cpuBy = attribution.report();
+    const cpuBy: Record<string, number> = attribution?.report() ?? {};
     const all = (k: 'greenMs' | 'echoMs' | 'greenAfterPromptMs') => results.flatMap((r) => r[k]);
     const prompts = results.flatMap((r) => (r.promptMs !== undefined ? [r.promptMs] : []));
     return {
@@ -251,6 +266,7 @@ async function run(n: number, labId: string) {
       peakLoad1: Math.max(...load),
       wallSec: wall,
       reconnects: results.reduce((a, r) => a + r.reconnects, 0),
+      placement: Object.fromEntries([...placement].sort()),
       errors: [...new Set(results.flatMap((r) => (r.error ? [r.error] : [])))],
       screens: results.flatMap((r) => (r.screenTail ? [r.screenTail] : [])),
       openTasks: count(results.flatMap((r) => r.openTasks ?? [])),
@@ -258,15 +274,21 @@ async function run(n: number, labId: string) {
   } finally {
     clearInterval(sampler);
     await server.close();
-    const left = await sweep(server.engine.docker, server.engine.ownLabel);
+    const left = swarm ? (await Promise.all(swarm.nodes.map((x) => sweep(x.docker, server.engine.ownLabel).catch(() => 0)))).reduce((a, b) => a + b, 0) : await sweep(server.engine.docker, server.engine.ownLabel);
     if (left) console.error(`load: removed ${left} container(s) the server left behind`);
   }
 }
 
 const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
 const rows = [];
+if (SWARM) {
+  const t = performance.now();
+  swarm = await TestSwarm.start();
+  console.log(`swarm of ${swarm.nodes.length} node engines on this machine ready after ${((performance.now() - t) / 1000).toFixed(0)} s`);
+}
+try {
 for (const n of sizes.length ? sizes : [10]) {
-  console.log(`\n== ${n} learners at once${WARM ? ', pool warmed ahead' : ''} ==`);
+  console.log(`\n== ${n} learners at once${WARM ? ', pool warmed ahead' : ''}${SWARM ? ', on a three-node swarm' : ''} ==`);
   const r = await run(n, 'network-stack');
   rows.push(r);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
@@ -277,13 +299,17 @@ for (const n of sizes.length ? sizes : [10]) {
   console.log(`peak memory        lab-server ${f(r.peakServerMiB)} MiB   dockerd+containerd ${f(r.peakEngineMiB)} MiB`);
   console.log(`cpu                lab-server ${r.serverCpuPct.toFixed(0)}% of one core   peak load(1m) ${r.peakLoad1.toFixed(1)} on ${os.cpus().length} cores`);
   const totalCpu = Object.values(r.cpuSecondsBy).reduce((a, b) => a + b, 0);
-  console.log(`cpu by component   (${totalCpu.toFixed(0)} CPU seconds in ${r.wallSec.toFixed(0)} s; the lab-server's share includes this driver's ${r.n} clients)`);
+  if (!SWARM) console.log(`cpu by component   (${totalCpu.toFixed(0)} CPU seconds in ${r.wallSec.toFixed(0)} s; the lab-server's share includes this driver's ${r.n} clients)`);
   for (const [component, seconds] of Object.entries(r.cpuSecondsBy).sort((a, b) => b[1] - a[1])) {
     console.log(`  ${component.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s  ${((100 * seconds) / Math.max(totalCpu, 1e-9)).toFixed(0).padStart(3)}%`);
   }
+  if (SWARM) console.log(`sandboxes by node  ${Object.entries(r.placement).map(([k, v]) => `${k} ${v}`).join('   ')}   (learners' sandboxes, by the node Swarm chose)`);
   if (r.errors.length) console.log(`errors: ${r.errors.join(' | ')}`);
   for (const screen of r.screens.slice(0, 3)) console.log(`  a stuck learner's screen ended: ${screen}`);
   for (const [task, k] of r.openTasks) console.log(`  left open at the deadline, ${k} learner(s): ${task}`);
+}
+} finally {
+  await swarm?.dispose();
 }
 mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
 writeFileSync(path.join(import.meta.dirname, 'results/load.json'), JSON.stringify({ at: new Date().toISOString(), machine: `${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB`, rows }, null, 2));

@@ -13,7 +13,9 @@ import { LabService } from './labs/lab-service';
 import { createLogger, type Logger } from './log';
 import { connectDocker, ContainmentError, engineContainment, NO_USERNS_OPT_OUT, pingEngine } from './sandbox/docker';
 import { sandboxImageTag } from './sandbox/image';
+import type { SandboxDriver } from './sandbox/sandbox-driver';
 import { SandboxEngine } from './sandbox/sandbox-engine';
+import { SwarmDriver } from './sandbox/swarm-driver';
 import { SandboxPool } from './sandbox/sandbox-pool';
 import { Admission } from './sessions/admission';
 import { SessionManager } from './sessions/session-manager';
@@ -25,7 +27,7 @@ export interface LabServer {
   /** Where learners and instructors reach it (VETHLAB_PUBLIC_URL, else url). */
   publicUrl: string;
   port: number;
-  engine: SandboxEngine;
+  engine: SandboxDriver;
   sessions: SessionManager;
   pool: SandboxPool;
   registry: TerminalRegistry;
@@ -60,8 +62,8 @@ export interface LabServerOptions {
   catalog?: LabCatalog;
 }
 
-export async function createLabServer(config: Config, opts: LabServerOptions = {}): Promise<LabServer> {
-  const log = opts.log ?? createLogger(config.logLevel);
+/** Today's driver: every sandbox on the one engine (vethlab's own, user-namespaced). */
+async function singleEngine(config: Config, log: Logger): Promise<SandboxEngine> {
   const docker = connectDocker(config.engine);
   await pingEngine(docker);
   // A learner is root in the sandbox: only a user-namespaced engine keeps that root off the machine.
@@ -76,10 +78,25 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
   } catch {
     throw new ImageMissingError(image);
   }
-  const engine = new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, userns: containment.userns,
+  return new SandboxEngine(docker, { image, instance: config.instance, limits: config.limits, runtime: config.runtime, userns: containment.userns,
     ...(config.terminalPath === 'auto' ? {} : { directTerminals: config.terminalPath === 'dtach' }),
     log,
   });
+}
+
+/** Sandboxes across a Docker Swarm: each node's engine is checked (userns, seccomp, cgroupns, no bridge, the image) before it takes any. */
+async function swarmDriver(config: Config, log: Logger): Promise<SwarmDriver> {
+  const docker = connectDocker(config.swarm);
+  await pingEngine(docker, config.swarm);
+  const driver = new SwarmDriver(docker, { image: sandboxImageTag(), instance: config.instance, limits: config.limits, log });
+  const nodes = await driver.start();
+  log.info({ nodes: nodes.map((n) => `${n.id} ${n.hostname} ${n.state}`) }, 'sandboxes across a swarm');
+  return driver;
+}
+
+export async function createLabServer(config: Config, opts: LabServerOptions = {}): Promise<LabServer> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const engine = config.swarm ? await swarmDriver(config, log) : await singleEngine(config, log);
   const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
   const pool = new SandboxPool(engine, { size: config.poolSize, ttlMs: config.ttlMs, log });
   const catalog = opts.catalog ?? LabCatalog.load();
@@ -135,6 +152,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
       labs!.stop();
       registry.stop();
       await sessions.shutdown({ keepSandboxes });
+      if (engine instanceof SwarmDriver) engine.dispose();
       store.close();
     },
   };

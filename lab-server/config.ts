@@ -52,6 +52,7 @@ const Env = z.object({
     .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
   VETHLAB_INSTRUCTOR_TOKEN: z.string().min(12, 'at least 12 characters').optional(),
   VETHLAB_ENGINE: z.string().regex(/^(unix|tcp):\/\/\S+$/, 'unix:///path/to/docker.sock or tcp://host:port').optional(),
+  VETHLAB_SWARM: z.string().regex(/^(unix|tcp):\/\/\S+$/, 'unix:///path/to/docker.sock or tcp://host:port of a Swarm manager').optional(),
   VETHLAB_UNSAFE_ROOT_SANDBOXES: z.string().optional(),
   VETHLAB_TERMINAL_PATH: z.enum(['auto', 'dtach', 'exec']).default('auto'),
   VETHLAB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -86,6 +87,8 @@ export interface Config {
   logLevel: string;
   /** The engine that runs sandboxes (vethlab's own user-namespaced dockerd unless VETHLAB_ENGINE says otherwise). */
   engine: string;
+  /** A Swarm manager's engine: sandboxes are placed across its nodes (README, "More than one machine"); unset: the one engine above. */
+  swarm: string | undefined;
   /** How terminal bytes travel: dtach's socket straight from the lab-server, or `docker exec` (auto: dtach when the engine is on this machine). */
   terminalPath: 'auto' | 'dtach' | 'exec';
   /** The loud opt-out: run sandboxes on an engine without user namespaces (learners are root on the machine). */
@@ -128,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root = process.
     publicUrl: e.VETHLAB_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.VETHLAB_LOG_LEVEL,
     engine: dockerEndpoint({ VETHLAB_ENGINE: e.VETHLAB_ENGINE }),
+    swarm: e.VETHLAB_SWARM,
     unsafeRootSandboxes: e.VETHLAB_UNSAFE_ROOT_SANDBOXES === NO_USERNS_OPT_OUT.value,
     terminalPath: e.VETHLAB_TERMINAL_PATH,
   };

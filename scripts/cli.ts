@@ -7,6 +7,8 @@
  *   lab    set up, then lab tools (scripts/lab.ts: test, grade, validate)
  *   load   set up, then the load driver (bench/load.ts: N learners at once)
  *   setup  only set up
+ *   node-prepare  a Swarm node's sandbox engine (README, "More than one machine")
+ *   swarm-init    node-prepare, then a swarm on this machine as its manager
  * Setup is idempotent and quick the second time: engine, images, site.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -96,6 +98,17 @@ async function main(): Promise<number> {
     case 'bench': {
       await setup({ site: false, browser: false });
       return exitWith(runTs('bench/run.ts', ...rest));
+    }
+    case 'node-prepare': {
+      const { prepareNode, joinInstructions } = await import('./setup/swarm-node');
+      await prepareNode({ print: rest.includes('--print') });
+      if (!rest.includes('--print')) console.log('\n' + joinInstructions(undefined, undefined));
+      return 0;
+    }
+    case 'swarm-init': {
+      const { initManager } = await import('./setup/swarm-node');
+      await initManager(rest[0]);
+      return 0;
     }
     case 'load': {
       await setup({ site: false, browser: false });

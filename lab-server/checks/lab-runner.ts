@@ -11,7 +11,7 @@ import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
 import type { Lab, Task } from '../labs/schema';
 import { localize } from '../labs/schema';
 import type { Logger } from '../log';
-import { type ExecResult, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import type { ExecResult, Sandbox, SandboxDriver } from '../sandbox/sandbox-driver';
 import type { Store } from '../store/store';
 import { combine, flatten, hostScript, leafCommand, parseResults, type Leaf, type LeafJob, type LeafResult, type Tree } from './compile';
 
@@ -48,7 +48,7 @@ export function compileLab(lab: Lab): CompiledTask[] {
 /** Runs checker scripts: one exec per host in that host's checker, at most `limiter.slots` at once on the machine. */
 export class CheckExecutor {
   constructor(
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     readonly limiter = new PriorityLimiter(Infinity),
   ) {}
 

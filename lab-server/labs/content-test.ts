@@ -19,7 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CheckExecutor, compileLab } from '../checks/lab-runner';
 import { combine } from '../checks/compile';
-import type { Sandbox, SandboxEngine } from '../sandbox/sandbox-engine';
+import type { Sandbox, SandboxDriver } from '../sandbox/sandbox-driver';
 import type { Lab } from './schema';
 import { createLabSandboxes, removeAll, runSteps } from './steps';
 import { reasonText } from '../../protocol/reasons';
@@ -73,7 +73,7 @@ export function faultCombinations(lab: Pick<Lab, 'faults' | 'fault_count'>, seed
   return [...all].sort((a, b) => score(a) - score(b)).slice(0, SAMPLED_COMBINATIONS);
 }
 
-async function withSandboxes<T>(engine: SandboxEngine, lab: Lab, fn: (hosts: Map<string, Sandbox>) => Promise<T>): Promise<T> {
+async function withSandboxes<T>(engine: SandboxDriver, lab: Lab, fn: (hosts: Map<string, Sandbox>) => Promise<T>): Promise<T> {
   const hosts = await createLabSandboxes(engine, lab, { sessionId: `ct${randomBytes(8).toString('hex')}`, learner: 'content-test' });
   try {
     return await fn(hosts);
@@ -97,7 +97,7 @@ async function evaluateAll(executor: CheckExecutor, lab: Lab, hosts: Map<string,
   });
 }
 
-export async function contentTest(engine: SandboxEngine, lab: Lab, opts: { seed?: string } = {}): Promise<ContentTestReport> {
+export async function contentTest(engine: SandboxDriver, lab: Lab, opts: { seed?: string } = {}): Promise<ContentTestReport> {
   const executor = new CheckExecutor(engine);
   const seed = opts.seed ?? process.env.VETHLAB_FAULT_SEED ?? lab.id;
   const report: ContentTestReport = { lab: lab.id, ok: true, problems: [], phases: [], stepOf: {}, shared: [], regressions: [], combinations: faultCombinations(lab, seed) };

@@ -12,7 +12,7 @@ import type { ServerMessage } from '../../protocol/terminal';
 import { PriorityLimiter } from '../limiter';
 import { CheckExecutor, LabRunner } from '../checks/lab-runner';
 import type { Logger } from '../log';
-import type { SandboxEngine } from '../sandbox/sandbox-engine';
+import type { SandboxDriver } from '../sandbox/sandbox-driver';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import type { Store } from '../store/store';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
@@ -57,7 +57,7 @@ export class LabService {
 
   constructor(
     readonly catalog: LabCatalog,
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     private readonly sessions: SessionManager,
     private readonly registry: TerminalRegistry,
     private readonly store: Store,

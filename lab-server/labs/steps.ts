@@ -3,7 +3,7 @@
  * and a lab's sandboxes made outside a learner session (content tests,
  * authoring, code-block tests).
  */
-import type { Sandbox, SandboxEngine } from '../sandbox/sandbox-engine';
+import type { Sandbox, SandboxDriver } from '../sandbox/sandbox-driver';
 import type { Step } from './schema';
 
 export class StepError extends Error {
@@ -11,7 +11,7 @@ export class StepError extends Error {
 }
 
 /** Runs steps in order on their hosts (default: the first); fails with the step's own error output. */
-export async function runSteps(engine: SandboxEngine, hosts: Map<string, Sandbox>, steps: { host?: string | undefined; run?: string | undefined }[], what: string): Promise<void> {
+export async function runSteps(engine: SandboxDriver, hosts: Map<string, Sandbox>, steps: { host?: string | undefined; run?: string | undefined }[], what: string): Promise<void> {
   const first = [...hosts.keys()][0]!;
   for (const step of steps) {
     if (!step.run) continue;
@@ -24,14 +24,14 @@ export async function runSteps(engine: SandboxEngine, hosts: Map<string, Sandbox
 
 /** Sandboxes for a lab's hosts, joined by their private link, with the lab's setup run. */
 export async function createLabSandboxes(
-  engine: SandboxEngine,
+  engine: SandboxDriver,
   lab: { id: string; hosts: string[]; setup: Step[] },
   who: { sessionId: string; learner: string; ttlMs?: number },
 ): Promise<Map<string, Sandbox>> {
   const hosts = new Map<string, Sandbox>();
   try {
     for (const host of lab.hosts) {
-      hosts.set(host, await engine.create({ sessionId: who.sessionId, host, lab: lab.id, learner: who.learner, pool: false, expiresAt: new Date(Date.now() + (who.ttlMs ?? 3_600_000)) }));
+      hosts.set(host, await engine.create({ sessionId: who.sessionId, host, lab: lab.id, learner: who.learner, pool: false, expiresAt: new Date(Date.now() + (who.ttlMs ?? 3_600_000)), besides: hosts.values().next().value }));
     }
     await engine.linkSandboxes([...hosts.values()]);
     await runSteps(engine, hosts, lab.setup, `lab ${lab.id} setup`);
@@ -42,6 +42,6 @@ export async function createLabSandboxes(
   }
 }
 
-export async function removeAll(engine: SandboxEngine, hosts: Map<string, Sandbox>): Promise<void> {
+export async function removeAll(engine: SandboxDriver, hosts: Map<string, Sandbox>): Promise<void> {
   await Promise.all([...hosts.values()].map((s) => engine.remove(s)));
 }

@@ -33,10 +33,10 @@ export function engineCliEnv(endpoint = dockerEndpoint()): NodeJS.ProcessEnv {
 }
 
 export class EngineUnreachableError extends Error {
-  constructor(cause: unknown) {
+  constructor(cause: unknown, endpoint = dockerEndpoint()) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super(
-      `vethlab's sandbox engine is not reachable at ${dockerEndpoint()} (${why}). ` +
+      `vethlab's sandbox engine is not reachable at ${endpoint} (${why}). ` +
         'Run `npm start` or `npm run setup` as root: it installs docker.io if needed and starts that engine ' +
         `(log: ${SANDBOX_ENGINE.log}).`,
     );
@@ -45,11 +45,11 @@ export class EngineUnreachableError extends Error {
 }
 
 /** Resolves when the engine answers; rejects with EngineUnreachableError otherwise. */
-export async function pingEngine(docker: Docker): Promise<void> {
+export async function pingEngine(docker: Docker, endpoint?: string): Promise<void> {
   try {
     await docker.ping();
   } catch (err) {
-    throw new EngineUnreachableError(err);
+    throw new EngineUnreachableError(err, endpoint);
   }
 }
 

@@ -16,6 +16,9 @@ import type { Logger } from '../log';
 import { delegateCgroups } from './cgroup-delegation';
 import { connectDtach, DtachStream, UnsafeSocketPathError } from './dtach-shell';
 import { CHECKER_SECCOMP_PROFILE, SANDBOX_CAPS, seccompOption, UNSAFE_ROOT_CHECKER_CAPS } from './confinement';
+import type { ExecResult, Sandbox, SandboxDriver, SandboxSpec, Shell } from './sandbox-driver';
+
+export type { ExecResult, Sandbox, SandboxSpec, Shell } from './sandbox-driver';
 
 export const LABEL = {
   /** Which lab-server owns the sandbox: servers (and test runs) never touch each other's. */
@@ -59,41 +62,14 @@ export const SANDBOX_DISK = '/vethlab/disk';
  */
 export const SYSFS_ANCHOR = '/vethlab/sysfs-anchor';
 
-export interface SandboxSpec {
-  sessionId: string;
-  /** Host name inside the lab ("sandbox", "host-a"...): the shell prompt shows it. */
-  host: string;
-  lab: string;
-  learner: string;
-  pool: boolean;
-  expiresAt: Date;
-  /** The terminal whose login shell starts at boot, so that attaching to it costs no shell start. */
-  terminal?: string | undefined;
-}
-
-export interface Sandbox {
-  containerId: string;
-  name: string;
-  sessionId: string;
-  host: string;
-  pool: boolean;
-  createdAt: Date;
-  expiresAt: Date;
-  running: boolean;
-}
-
-export interface ExecResult {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-export interface Shell {
-  /** Raw TTY byte stream: write keystrokes, read output. */
-  stream: Duplex;
-  resize(cols: number, rows: number): Promise<void>;
-  exitCode(): Promise<number | null>;
+/** link0 between two sandboxes on this machine, made with its own `ip`. */
+async function linkHere(pids: [number, number]): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  await new Promise<void>((resolve, reject) =>
+    execFile('ip', ['link', 'add', 'link0', 'netns', String(pids[0]), 'type', 'veth', 'peer', 'name', 'link0', 'netns', String(pids[1])], (err, _o, stderr) =>
+      err ? reject(new Error(`could not create the private link: ${stderr.trim() || err.message}`)) : resolve(),
+    ),
+  );
 }
 
 /** The environment of a terminal's login shell (the entrypoint starts the first one with the same). */
@@ -133,10 +109,37 @@ export interface SandboxEngineOptions {
   directTerminals?: boolean;
   /** Sandboxes booting at once (default: two per core, as part of a boot waits); a learner’s go ahead of the pool’s. */
   concurrentBoots?: number;
+  /**
+   * Hands a started sandbox its cgroups (default: from this process, on this
+   * machine; on a Swarm node, through a helper container of that node's engine).
+   */
+  delegate?: (pid: number) => Promise<unknown>;
+  /** Creates link0 between two sandboxes, by their machine PIDs (default: `ip` on this machine). */
+  link?: (pids: [number, number]) => Promise<void>;
   log: Logger;
 }
 
-export class SandboxEngine {
+/** The labels a sandbox carries: whose it is, for which lab, until when. */
+export function sandboxLabels(spec: SandboxSpec, instance: string, createdAt: Date): Record<string, string> {
+  return {
+    [LABEL.instance]: instance,
+    [LABEL.role]: 'sandbox',
+    [LABEL.session]: spec.sessionId,
+    [LABEL.host]: spec.host,
+    [LABEL.lab]: spec.lab,
+    [LABEL.learner]: spec.learner,
+    [LABEL.pool]: spec.pool ? '1' : '0',
+    [LABEL.created]: createdAt.toISOString(),
+    [LABEL.expires]: spec.expiresAt.toISOString(),
+  };
+}
+
+export function sandboxName(spec: Pick<SandboxSpec, 'sessionId' | 'host'>): string {
+  return `vethlab-${spec.sessionId}-${spec.host}`;
+}
+
+/** The driver of a single engine: every sandbox on the engine this server talks to. */
+export class SandboxEngine implements SandboxDriver {
   /**
    * A boot is mostly CPU (an inner dockerd and containerd starting). Booted
    * all at once, a room's sandboxes share the CPU and all become ready near
@@ -159,19 +162,9 @@ export class SandboxEngine {
   }
 
   private async boot(spec: SandboxSpec): Promise<Sandbox> {
-    const name = `vethlab-${spec.sessionId}-${spec.host}`;
+    const name = sandboxName(spec);
     const createdAt = new Date();
-    const labels: Record<string, string> = {
-      [LABEL.instance]: this.opts.instance,
-      [LABEL.role]: 'sandbox',
-      [LABEL.session]: spec.sessionId,
-      [LABEL.host]: spec.host,
-      [LABEL.lab]: spec.lab,
-      [LABEL.learner]: spec.learner,
-      [LABEL.pool]: spec.pool ? '1' : '0',
-      [LABEL.created]: createdAt.toISOString(),
-      [LABEL.expires]: spec.expiresAt.toISOString(),
-    };
+    const labels = sandboxLabels(spec, this.opts.instance, createdAt);
     const { limits } = this.opts;
     let container: Docker.Container | undefined;
     try {
@@ -213,19 +206,7 @@ export class SandboxEngine {
       const created = await this.docker.createContainer(options);
       container = created;
       await created.start();
-      const ready = this.waitReady(created);
-      // Awaited below; a failure before that (the cgroup hand-over) must not leave it unhandled.
-      ready.catch(() => {});
-      // The entrypoint waits for its cgroups before it starts the inner engine.
-      const pid = (await created.inspect()).State.Pid;
-      this.pids.set(created.id, pid);
-      await delegateCgroups(pid);
-      // The checker starts while the sandbox boots: it needs only the sandbox's PID.
-      const checker = this.createChecker(name, created.id, labels);
-      const [booted, checked] = await Promise.allSettled([ready, checker]);
-      if (booted.status === 'rejected') throw booted.reason;
-      if (checked.status === 'rejected') throw checked.reason;
-      await this.pinUpstream(name, created.id);
+      await this.finishBoot(created, name, labels);
     } catch (err) {
       const tail = container ? await this.logTail(container.id) : '';
       await this.removeByName(name, container?.id);
@@ -243,6 +224,37 @@ export class SandboxEngine {
       expiresAt: spec.expiresAt,
       running: true,
     };
+  }
+
+  /**
+   * A started sandbox container becomes ready: its cgroups handed over (the
+   * entrypoint waits for them before its inner engine starts), its checker
+   * started, its upstream pinned. Also the second half of a Swarm boot, on
+   * the node's engine.
+   */
+  async finishBoot(created: Docker.Container, name: string, labels: Record<string, string>): Promise<void> {
+    const ready = this.waitReady(created);
+    // Awaited below; a failure before that (the cgroup hand-over) must not leave it unhandled.
+    ready.catch(() => {});
+    const pid = (await created.inspect()).State.Pid;
+    this.pids.set(created.id, pid);
+    await (this.opts.delegate ?? delegateCgroups)(pid);
+    // The checker starts while the sandbox boots: it needs only the sandbox's PID.
+    const checker = this.createChecker(name, created.id, labels);
+    const [booted, checked] = await Promise.allSettled([ready, checker]);
+    if (booted.status === 'rejected') throw booted.reason;
+    if (checked.status === 'rejected') throw checked.reason;
+    await this.pinUpstream(name, created.id);
+  }
+
+  /** The container's last log lines, for a failed start. */
+  async logTail(containerId: string): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: 40 })) as unknown as Buffer;
+      return buf.toString('utf8');
+    } catch {
+      return '';
+    }
   }
 
   /**
@@ -366,12 +378,7 @@ export class SandboxEngine {
     if (sandboxes.length < 2) return;
     if (sandboxes.length > 2) throw new Error('a private link joins two hosts');
     const pids = await Promise.all(sandboxes.map(async (s) => (await this.docker.getContainer(s.containerId).inspect()).State.Pid));
-    const { execFile } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) =>
-      execFile('ip', ['link', 'add', 'link0', 'netns', String(pids[0]), 'type', 'veth', 'peer', 'name', 'link0', 'netns', String(pids[1])], (err, _o, stderr) =>
-        err ? reject(new Error(`could not create the private link: ${stderr.trim() || err.message}`)) : resolve(),
-      ),
-    );
+    await (this.opts.link ?? linkHere)([pids[0]!, pids[1]!]);
     await Promise.all(
       sandboxes.map(async (s, i) => {
         const r = await this.exec(s.containerId, ['sh', '-c', `ip addr add 192.168.56.${10 + i}/24 dev link0 && ip link set link0 up`]);
@@ -408,13 +415,14 @@ export class SandboxEngine {
     });
   }
 
-  private async logTail(containerId: string): Promise<string> {
-    try {
-      const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: 40 })) as unknown as Buffer;
-      return buf.toString('utf8');
-    } catch {
-      return '';
-    }
+  dockerFor(_containerId: string): Docker {
+    return this.docker;
+  }
+
+  async events(): Promise<NodeJS.ReadableStream & { destroy(): void }> {
+    return (await this.docker.getEvents({
+      filters: { type: ['container'], event: ['die', 'destroy'], label: [this.ownLabel] },
+    })) as NodeJS.ReadableStream & { destroy(): void };
   }
 
   /** The label filter that selects this server's sandboxes. */
@@ -463,12 +471,12 @@ export class SandboxEngine {
    * second, which a pool the size of a room pays for while the room works.
    */
   async freeze(sandbox: Pick<Sandbox, 'containerId'>): Promise<void> {
-    await this.docker.getContainer(sandbox.containerId).pause();
+    await this.dockerFor(sandbox.containerId).getContainer(sandbox.containerId).pause();
   }
 
   /** Thaws a frozen sandbox; one that is not frozen is fine. */
   async thaw(sandbox: Pick<Sandbox, 'containerId'>): Promise<void> {
-    const container = this.docker.getContainer(sandbox.containerId);
+    const container = this.dockerFor(sandbox.containerId).getContainer(sandbox.containerId);
     await container.unpause().catch(async (err: { statusCode?: number }) => {
       // 409/500 "is not paused": check the state rather than the message.
       if ((await container.inspect()).State.Paused) throw err;
@@ -542,6 +550,11 @@ export class SandboxEngine {
       stderr: Buffer.concat(stderr).toString('utf8'),
       timedOut: timedOut || exitCode === 137,
     };
+  }
+
+  /** Forgets what it cached of a container (a Swarm node's sandbox that is gone). */
+  forget(containerId: string): void {
+    this.pids.delete(containerId);
   }
 
   /** Can the lab-server reach sandboxes' files and sockets itself (engine on this machine, run as root)? */

@@ -4,11 +4,15 @@
  * sandbox at a time in the background (a 2-core machine should not boot
  * several engines at once while learners type). Waiting sandboxes are
  * frozen: a pool sized for a room costs no CPU while the room works, and
- * taking one thaws it (tens of milliseconds).
+ * taking one thaws it (tens of milliseconds). Across a swarm the pool (sized
+ * for the room) is shared out over the nodes that take sandboxes: each refill
+ * goes to the node with the fewest waiting, a learner takes from the node with
+ * the most, and a node joining gets its share without a restart.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
-import { MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from './sandbox-engine';
+import type { Sandbox, SandboxDriver } from './sandbox-driver';
+import { MAIN_TERMINAL_ID } from './sandbox-engine';
 
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -25,7 +29,7 @@ export class SandboxPool {
   private stopped = false;
 
   constructor(
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     private readonly opts: { size: number; ttlMs: number; log: Logger },
   ) {}
 
@@ -41,7 +45,7 @@ export class SandboxPool {
   /** A ready sandbox, thawed, if one is waiting (its session id becomes the session's). */
   async take(): Promise<Sandbox | undefined> {
     let sandbox: Sandbox | undefined;
-    while ((sandbox = this.ready.shift())) {
+    while ((sandbox = this.ready.splice(this.fullestNodeIndex(), 1)[0])) {
       if (sandbox.expiresAt.getTime() <= Date.now() + 60_000) {
         void this.engine.remove(sandbox);
         continue;
@@ -59,6 +63,25 @@ export class SandboxPool {
     return sandbox;
   }
 
+  /** Waiting sandboxes per node that takes sandboxes (none for a single engine). */
+  private perNode(): Map<string, number> {
+    const counts = new Map<string, number>((this.engine.readyNodes?.() ?? []).map((n) => [n, 0]));
+    for (const s of this.ready) if (s.node && counts.has(s.node)) counts.set(s.node, counts.get(s.node)! + 1);
+    return counts;
+  }
+
+  /** Where the next pool sandbox goes: the node with the fewest waiting. */
+  private emptiestNode(): string | undefined {
+    return [...this.perNode()].sort((a, b) => a[1] - b[1])[0]?.[0];
+  }
+
+  /** Which waiting sandbox a learner gets: the oldest on the node with the most waiting. */
+  private fullestNodeIndex(): number {
+    const fullest = [...this.perNode()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const i = fullest ? this.ready.findIndex((s) => s.node === fullest) : -1;
+    return i >= 0 ? i : 0;
+  }
+
   /** Starts filling the pool up to its size, in the background. */
   refill(): void {
     if (this.stopped || this.filling || this.ready.length >= this.opts.size) return;
@@ -66,6 +89,7 @@ export class SandboxPool {
       while (!this.stopped && this.ready.length < this.opts.size) {
         try {
           const sandbox = await this.engine.create({
+            node: this.emptiestNode(),
             sessionId: newSessionId(),
             host: POOL_HOST,
             lab: '',

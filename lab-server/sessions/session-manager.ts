@@ -9,7 +9,8 @@ import { EventEmitter } from 'node:events';
 import type { ApiErrorCode, SessionInfo, TerminalInfo } from '../../protocol/api';
 import { RequestError } from '../errors';
 import type { Logger } from '../log';
-import { LABEL, MAIN_TERMINAL_ID, type Sandbox, type SandboxEngine } from '../sandbox/sandbox-engine';
+import type { Sandbox, SandboxDriver, SandboxEvent } from '../sandbox/sandbox-driver';
+import { LABEL, MAIN_TERMINAL_ID } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
 import type { SessionRow, Store } from '../store/store';
 import type { Admission } from './admission';
@@ -74,7 +75,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private closing = false;
 
   constructor(
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     private readonly pool: SandboxPool,
     private readonly store: Store,
     private readonly opts: SessionManagerOptions,
@@ -214,7 +215,9 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       else {
         for (const host of hosts) {
           const terminal = terminalsOf(hosts).find((t) => t.host === host)?.id;
-          const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt), terminal });
+          // A lab's hosts share a machine: their link is a veth pair between them.
+          const besides = sandboxes.values().next().value;
+          const s = await this.engine.create({ sessionId: id, host, lab, learner, pool: false, expiresAt: new Date(expiresAt), terminal, besides });
           sandboxes.set(host, s);
         }
         await this.engine.linkSandboxes([...sandboxes.values()]);
@@ -329,9 +332,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async watchEngine(): Promise<void> {
     while (!this.closing) {
       try {
-        const stream = (await this.engine.docker.getEvents({
-          filters: { type: ['container'], event: ['die', 'destroy'], label: [this.engine.ownLabel] },
-        })) as NodeJS.ReadableStream & { destroy(): void };
+        const stream = await this.engine.events();
         this.events = stream;
         let buf = '';
         await new Promise<void>((resolve) => {
@@ -341,7 +342,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
             while ((nl = buf.indexOf('\n')) >= 0) {
               const line = buf.slice(0, nl);
               buf = buf.slice(nl + 1);
-              if (line.trim()) this.onEngineEvent(JSON.parse(line) as { id: string; Actor: { Attributes: Record<string, string> } });
+              if (line.trim()) this.onEngineEvent(JSON.parse(line) as SandboxEvent);
             }
           });
           stream.on('end', resolve);
@@ -355,7 +356,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     }
   }
 
-  private onEngineEvent(ev: { id: string; Actor: { Attributes: Record<string, string> } }): void {
+  private onEngineEvent(ev: SandboxEvent): void {
     // A dead checker is recreated on the next check; it says nothing of the sandbox.
     if (ev.Actor.Attributes[LABEL.role] === 'checker') return;
     if (this.pool.has(ev.id)) {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerMessage } from '../../protocol/terminal';
-import type { SandboxEngine } from '../sandbox/sandbox-engine';
+import type { SandboxDriver } from '../sandbox/sandbox-driver';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import { terminalsOf } from '../sessions/session-manager';
 import { TerminalSlot } from './terminal-slot';
@@ -29,7 +29,7 @@ export class TerminalRegistry extends EventEmitter<TerminalRegistryEvents> {
   private saver: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly engine: SandboxEngine,
+    private readonly engine: SandboxDriver,
     private readonly sessions: SessionManager,
     /** Where recent output is saved, so a restarted server can replay the screen (none: not saved). */
     private readonly replayDir?: string,

@@ -58,11 +58,11 @@ export function sandboxEngineArgs(paths: EnginePaths = SANDBOX_ENGINE, opts: { u
 }
 
 /** Starts a dockerd in the background and waits until it answers. */
-export async function startEngine(paths: EnginePaths, args: string[], logFile: string): Promise<Docker> {
+export async function startEngine(paths: EnginePaths, args: string[], logFile: string, env: Record<string, string> = {}): Promise<Docker> {
   const docker = connectDocker(`unix://${paths.socket}`);
   mkdirSync(paths.execRoot, { recursive: true });
   const log = openSync(logFile, 'a');
-  spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] }).unref();
+  spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } }).unref();
   if (!(await waitForEngine(docker, 60_000))) {
     throw new SetupError(`dockerd was started but does not answer at unix://${paths.socket}; see ${logFile}.`);
   }
