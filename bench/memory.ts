@@ -2,7 +2,8 @@
  * Memory per idle sandbox: start SESSIONS sessions through the HTTP API (no
  * terminal open), leave them idle for IDLE_MS, then read each sandbox
  * container's memory from the engine (as `docker stats --no-stream` does),
- * and that of the checker container beside it.
+ * and that of the checker container beside it; then what the idle sandboxes
+ * cost in CPU over CPU_WINDOW_MS (their inner engines' wakeups, mostly).
  */
 import type Docker from 'dockerode';
 import { checkerName } from '../lab-server/sandbox/sandbox-engine';
@@ -12,10 +13,18 @@ import { figure, mean } from './stats';
 
 const SESSIONS = 3;
 const IDLE_MS = 5000;
+const CPU_WINDOW_MS = 30_000;
 const MiB = 1024 ** 2;
 
 interface MemoryStats {
   memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+  cpu_stats?: { cpu_usage?: { total_usage?: number } };
+}
+
+/** CPU time a container has used so far, in nanoseconds (its cgroup's total). */
+async function cpuNanosOf(docker: Docker, idOrName: string): Promise<number> {
+  const s = (await withTimeout(docker.getContainer(idOrName).stats({ stream: false }), 15_000, `stats of ${idOrName}`)) as MemoryStats;
+  return s.cpu_stats?.cpu_usage?.total_usage ?? NaN;
 }
 
 interface Memory {
@@ -61,6 +70,13 @@ export const memoryIn = (v?: Variant): Section => ({
           checkers.push(await memoryOf(server.engine.docker, checkerName(sandbox.name)));
         }
         const noCache = sandboxes.map((m) => m.noCacheMiB);
+        const ids = started.map(({ sessionId }) => server.sessions.find(sessionId)!.hosts.get('sandbox')!.containerId);
+        const cpu0 = await Promise.all(ids.map((id) => cpuNanosOf(server.engine.docker, id)));
+        const t0 = performance.now();
+        await sleep(CPU_WINDOW_MS);
+        const cpu1 = await Promise.all(ids.map((id) => cpuNanosOf(server.engine.docker, id)));
+        const window = (performance.now() - t0) * 1e6;
+        const idleCpuPct = cpu1.map((c, i) => (100 * (c - cpu0[i]!)) / window);
         return {
           figures: [
             figure('idle sandbox, usage - cache, mean', mean(noCache), 'MiB'),
@@ -68,8 +84,9 @@ export const memoryIn = (v?: Variant): Section => ({
             figure('idle sandbox, as docker stats shows it, mean', mean(sandboxes.map((m) => m.dockerStatsMiB)), 'MiB'),
             figure('idle sandbox, RSS, mean', mean(sandboxes.map((m) => m.rssMiB)), 'MiB'),
             figure('its checker container, usage - cache, mean', mean(checkers.map((m) => m.noCacheMiB)), 'MiB'),
+            figure(`idle sandbox CPU over ${CPU_WINDOW_MS / 1000} s, mean`, mean(idleCpuPct), '% of a core'),
           ],
-          details: { sandboxes, checkers },
+          details: { sandboxes, checkers, idleCpuPct },
         };
       } finally {
         for (const s of started) await withTimeout(s.learner.endSession(s.sessionId), 60_000, 'DELETE /api/sessions').catch(() => {});
