@@ -8,26 +8,20 @@
  * room-api.ts; this file owns the state and the rules.
  */
 import { randomInt } from 'node:crypto';
-import type { Grade } from '../../protocol/lab';
 import {
   ROOM_CODE_ALPHABET,
-  WORKSHOP_PAGE,
   type AuditEntry,
   type Cell,
   type CreateRoomRequest,
   type DashboardServerMessage,
-  type EvidenceItem,
   type LearnerRow,
   type MyRoom,
   type RoomEvent,
-  type RoomGrades,
   type RoomInfo,
   type StuckFlag,
-  type TaskGrade,
 } from '../../protocol/room';
 import type { Identity, StaffRole } from '../api/identity';
 import { RequestError } from '../errors';
-import { grade } from '../labs/grading';
 import type { LabService } from '../labs/lab-service';
 import { localize } from '../labs/schema';
 import type { Logger } from '../log';
@@ -35,7 +29,8 @@ import type { SandboxPool } from '../sandbox/sandbox-pool';
 import type { Session, SessionManager } from '../sessions/session-manager';
 import type { Store } from '../store/store';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
-import { RoomStore, type MemberRow, type RoomRow } from './room-store';
+import { roomGrades, type RoomGradesWithLabs } from './room-grades';
+import { RoomStore, roomInfo, type MemberRow, type RoomRow } from './room-store';
 
 /** The pool grows to a room's free seats this long before it starts. */
 export const POOL_LEAD_MS = 15 * 60_000;
@@ -169,21 +164,7 @@ export class RoomService {
   }
 
   info(r: RoomRow): RoomInfo {
-    return {
-      code: r.code,
-      name: r.name,
-      lessons: r.lessons,
-      startsAt: new Date(r.startsAt).toISOString(),
-      endsAt: new Date(r.endsAt).toISOString(),
-      seats: r.seats,
-      members: this.rooms.memberCount(r.code),
-      faults: r.faults,
-      recordCommands: r.recordCommands,
-      stuckMinutes: r.stuckMinutes,
-      stuckAttempts: r.stuckAttempts,
-      state: r.state,
-      joinPath: `${WORKSHOP_PAGE}?code=${r.code}`,
-    };
+    return roomInfo(r, this.rooms.memberCount(r.code));
   }
 
   list(): RoomInfo[] {
@@ -627,41 +608,8 @@ export class RoomService {
   }
 
   /** Per learner and task of the room: passed at, attempts, hints, the evidence at pass time; and each lab's grade. */
-  grades(code: string): RoomGrades & { labGrades: Grade[] } {
-    const room = this.room(code);
-    const tasks: TaskGrade[] = [];
-    const labGrades: Grade[] = [];
-    const commands: NonNullable<RoomGrades['commands']> = {};
-    for (const m of this.rooms.members(code)) {
-      const learnerId = this.deps.identity.pseudonym(m.learner);
-      for (const lab of room.lessons) {
-        const def = this.deps.labs.catalog.get(lab);
-        const progress = this.deps.store.labProgress(m.learner, lab);
-        if (!def || !progress) continue;
-        const saved = this.deps.store.tasks(m.learner, lab);
-        labGrades.push(grade(def, progress, saved, { learnerId, name: m.name }));
-        const byTask = new Map(saved.map((t) => [t.task, t]));
-        const evidence = this.rooms.evidence(m.learner, lab);
-        for (const t of def.tasks) {
-          const row = byTask.get(t.id);
-          tasks.push({
-            learnerId,
-            name: m.name,
-            lab,
-            task: t.id,
-            ...(row?.passedAt ? { passedAt: new Date(row.passedAt).toISOString() } : {}),
-            attempts: row?.attempts ?? 0,
-            hints: row?.hintsUsed ?? 0,
-            ...(row?.passedAt && evidence.has(t.id) ? { evidence: evidence.get(t.id) as EvidenceItem[] } : {}),
-          });
-        }
-      }
-      if (room.recordCommands) {
-        commands[learnerId] = this.rooms.commands(m.learner, m.joinedAt).map((c) => ({ at: new Date(c.at).toISOString(), lab: c.lab, line: c.line }));
-      }
-    }
-    const members = this.rooms.members(code).map((m) => ({ learnerId: this.deps.identity.pseudonym(m.learner), name: m.name, joinedAt: new Date(m.joinedAt).toISOString() }));
-    return { room: this.info(room), members, tasks, labGrades, ...(room.recordCommands ? { commands } : {}) };
+  grades(code: string): RoomGradesWithLabs {
+    return roomGrades({ store: this.deps.store, rooms: this.rooms, catalog: this.deps.labs.catalog, pseudonym: (l) => this.deps.identity.pseudonym(l) }, this.info(this.room(code)));
   }
 
   private tick(): void {

@@ -4,6 +4,7 @@
  * broadcast, evidence at pass time and recorded command lines. Every write
  * is committed at once, like the rest of the store.
  */
+import { WORKSHOP_PAGE, type RoomInfo } from '../../protocol/room';
 import type { Store } from '../store/store';
 
 export interface RoomRow {
@@ -43,6 +44,25 @@ const ROOM_COLUMNS = `code, name, lessons, starts_at AS startsAt, ends_at AS end
 
 function toRoom(r: RawRoom): RoomRow {
   return { ...r, lessons: JSON.parse(r.lessons) as string[], faults: r.faults === 1, recordCommands: r.recordCommands === 1 };
+}
+
+/** A room as the API shows it. */
+export function roomInfo(r: RoomRow, members: number): RoomInfo {
+  return {
+    code: r.code,
+    name: r.name,
+    lessons: r.lessons,
+    startsAt: new Date(r.startsAt).toISOString(),
+    endsAt: new Date(r.endsAt).toISOString(),
+    seats: r.seats,
+    members,
+    faults: r.faults,
+    recordCommands: r.recordCommands,
+    stuckMinutes: r.stuckMinutes,
+    stuckAttempts: r.stuckAttempts,
+    state: r.state,
+    joinPath: `${WORKSHOP_PAGE}?code=${r.code}`,
+  };
 }
 
 export class RoomStore {

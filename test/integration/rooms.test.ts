@@ -6,11 +6,13 @@
  * audited), take-over only with the learner's consent and marked in their
  * scrollback, help actions, grades with evidence, closing and reopening.
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Grade } from '../../protocol/lab';
 import type { LearnerRow, MyRoom, RoomGrades, RoomInfo } from '../../protocol/room';
 import type { ServerMessage } from '../../protocol/terminal';
-import { startTestServer, type TestServer } from '../support/lab-server';
+import { ROOT, startTestServer, type TestServer } from '../support/lab-server';
 import { DashboardClient, Staff } from '../support/room-client';
 import { Learner, type TerminalConnection } from '../support/terminal-client';
 
@@ -242,6 +244,13 @@ describe('rooms: a live workshop', () => {
     const csv = (await instructor.request('GET', `/api/rooms/${room.code}/grades?format=csv`)).text;
     expect(csv.split('\n')[0]).toBe('learnerId,name,lab,task,passedAt,attempts,hints,evidence');
     expect(csv).toContain(`${adaId},Ada,network-stack,own-netns,${passed.passedAt}`);
+    // `npm run lab -- grade --room CODE --csv` reads the same store and prints the same file.
+    const cli = execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/lab.ts'), 'grade', '--room', room.code, '--csv'], {
+      cwd: ROOT,
+      env: { ...process.env, VETHLAB_DATA_DIR: server.dataDir },
+      encoding: 'utf8',
+    });
+    expect(cli).toBe(csv);
   });
 
   it('resets one learner’s lab (their page follows), closes the room (sandboxes freed, progress kept) and reopens it', { timeout: 180_000 }, async () => {
