@@ -151,7 +151,7 @@ function RoomList({ rooms, onPick }: { rooms: RoomInfo[]; onPick: (code: string)
             <td>
               {r.members}/{r.seats}
             </td>
-            <td>{r.state}</td>
+            <td>{stateText(r.state)}</td>
           </tr>
         ))}
       </tbody>
@@ -262,8 +262,25 @@ function CreateRoom({ onCreated }: { onCreated: (r: RoomInfo) => void }): ReactN
 
 const ago = (iso: string, now: number) => {
   const m = Math.max(0, Math.floor((now - Date.parse(iso)) / 60_000));
-  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+  return translate({ id: 'dashboard.minutes', message: '{m} min' }, { m: String(m) });
 };
+
+const stateText = (s: RoomInfo['state']) =>
+  s === 'open'
+    ? translate({ id: 'dashboard.state.open', message: 'open' })
+    : s === 'closed'
+      ? translate({ id: 'dashboard.state.closed', message: 'closed' })
+      : translate({ id: 'dashboard.state.ended', message: 'ended' });
+
+/** An eye (SVG: no emoji font needed). */
+function Eye(): ReactNode {
+  return (
+    <svg width="14" height="10" viewBox="0 0 14 10" aria-hidden="true" style={{ verticalAlign: 'middle', marginLeft: 4 }}>
+      <path d="M1 5 C3.5 0.5 10.5 0.5 13 5 C10.5 9.5 3.5 9.5 1 5 Z" fill="none" stroke="currentColor" strokeWidth="1.3" />
+      <circle cx="7" cy="5" r="1.8" fill="currentColor" />
+    </svg>
+  );
+}
 
 function RoomView({ code, onBack }: { code: string; onBack: () => void }): ReactNode {
   const { call, wsUrl } = useApi();
@@ -370,7 +387,7 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
       {room && (
         <p>
           <Translate id="dashboard.joinWith">Learners join at</Translate> <code data-join-link="">{joinLink}</code> <Translate id="dashboard.withCode">with the code</Translate>{' '}
-          <strong data-room-code="">{room.code}</strong>. {room.members}/{room.seats} · {room.state} ·{' '}
+          <strong data-room-code="">{room.code}</strong>. {room.members}/{room.seats} · <span data-room-state={room.state}>{stateText(room.state)}</span> ·{' '}
           <Translate id="dashboard.endsAt">ends</Translate> {new Date(room.endsAt).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' })}
         </p>
       )}
@@ -446,7 +463,11 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
               <tr key={r.learner} data-learner={r.learner} data-name={r.name} data-flags={r.flags.join(' ')} className={clsx(r.flags.length > 0 && styles.stuck)}>
                 <th className={styles.learner} scope="row">
                   <span data-learner-name="">{r.name}</span>
-                  {r.watchers > 0 && <span title={translate({ id: 'dashboard.watched', message: 'being watched' })}> 👁</span>}
+                  {r.watchers > 0 && (
+                    <span title={translate({ id: 'dashboard.watched', message: 'being watched' })} data-watched={r.watchers}>
+                      <Eye />
+                    </span>
+                  )}
                   {r.flags.map((f) => (
                     <span key={f} className={styles.flag} data-flag={f}>
                       {flagText(f)}
@@ -475,7 +496,12 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
                       {status === 'passed' ? '✓' : status === 'failed' ? '✗' : status === 'pending' ? '…' : '·'}
                       {cell && (cell.attempts > 0 || cell.hints > 0) && (
                         <div className={styles.small}>
-                          {cell.attempts}a {cell.hints}h
+                          {[
+                            cell.attempts > 0 ? translate({ id: 'dashboard.tries', message: '{n} tries' }, { n: String(cell.attempts) }) : '',
+                            cell.hints > 0 ? translate({ id: 'dashboard.hints', message: '{n} hints' }, { n: String(cell.hints) }) : '',
+                          ]
+                            .filter(Boolean)
+                            .join(' · ')}
                         </div>
                       )}
                     </td>

@@ -101,7 +101,6 @@ export default function RoomBanner(): ReactNode {
       )}
       {s.watchers > 0 && (
         <p className={styles.watched} data-room-watched={s.watchers}>
-          <span aria-hidden="true">👁 </span>
           <Translate id="room.banner.watched">Your instructor is watching your terminal (read-only).</Translate>
         </p>
       )}
