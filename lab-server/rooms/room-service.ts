@@ -69,6 +69,8 @@ export class RoomService {
   private readonly lineBuffers = new Map<string, string>();
   private readonly unsubscribe: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** What the dashboards cost the server: rows computed (and the time that took), row messages sent. For `npm run load -- --room`. */
+  readonly stats = { rowsComputed: 0, rowMs: 0, rowsSent: 0 };
 
   constructor(
     private readonly deps: {
@@ -504,12 +506,18 @@ export class RoomService {
   }
 
   private sendRow(room: RoomRow, member: MemberRow): void {
+    const t0 = performance.now();
     const row = this.row(room, member);
+    this.stats.rowsComputed++;
+    this.stats.rowMs += performance.now() - t0;
     const key = `${room.code}\n${row.learner}`;
     const json = JSON.stringify(row);
     if (this.sentRows.get(key) === json) return;
     this.sentRows.set(key, json);
-    for (const v of this.viewers.get(room.code) ?? []) v.send({ type: 'row', row });
+    for (const v of this.viewers.get(room.code) ?? []) {
+      v.send({ type: 'row', row });
+      this.stats.rowsSent++;
+    }
   }
 
   private pushRoom(code: string): void {
