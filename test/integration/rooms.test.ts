@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Grade } from '../../protocol/lab';
 import type { LearnerRow, MyRoom, RoomGrades, RoomInfo } from '../../protocol/room';
 import type { ServerMessage } from '../../protocol/terminal';
+import { drawFaults } from '../../lab-server/labs/lab-service';
 import { ROOT, startTestServer, type TestServer } from '../support/lab-server';
 import { DashboardClient, Staff } from '../support/room-client';
 import { Learner, type TerminalConnection } from '../support/terminal-client';
@@ -277,3 +278,40 @@ describe('rooms: a live workshop', () => {
     dash.close();
   });
 });
+
+describe('rooms: settings', () => {
+  it('turns randomized faults off for its learners and records command lines only when on, announced', { timeout: 180_000 }, async () => {
+    const room = await instructor.createRoom(roomBody({ lessons: ['snat'], faults: false, recordCommands: true }));
+    const { learner } = await join(room.code, 'Rec');
+    const id = server.rooms.rooms.members(room.code)[0]!.learner;
+    // Outside the room this learner's seed draws faults for lesson 6; in it, none.
+    expect(drawFaults(server.labs.catalog.get('snat')!, id).length).toBeGreaterThan(0);
+    const s = await learner.startSession('snat');
+    expect(server.store.labProgress(id, 'snat')!.faults).toEqual([]);
+    const term = await learner.openTerminal(s.sessionId);
+    await term.waitFor(() => roomEvents(term).find((e) => e.kind === 'recording' && e.on), 10_000, 'recording announced');
+    await term.waitForPrompt();
+    await term.run('echo recorded-$((40+2))');
+    const grades = (await instructor.request('GET', `/api/rooms/${room.code}/grades`)).json as RoomGrades;
+    const pseudonym = grades.members[0]!.learnerId;
+    expect(grades.commands?.[pseudonym]?.map((c) => c.line).join('\n')).toContain('echo recorded-$((40+2))');
+    await term.close();
+    await instructor.request('POST', `/api/rooms/${room.code}/end`);
+    // A room that does not record keeps no command lines.
+    const quiet = await instructor.createRoom(roomBody());
+    expect(((await instructor.request('GET', `/api/rooms/${quiet.code}/grades`)).json as RoomGrades).commands).toBeUndefined();
+    await instructor.request('POST', `/api/rooms/${quiet.code}/end`);
+  });
+
+  it('sizes the warm pool from the seats of rooms about to start, and gives them back when they close', async () => {
+    const base = server.pool.target;
+    const later = await instructor.createRoom(roomBody({ seats: 7, startsAt: new Date(Date.now() + 5 * hour).toISOString(), endsAt: new Date(Date.now() + 6 * hour).toISOString() }));
+    expect(server.pool.target).toBe(base);
+    const soon = await instructor.createRoom(roomBody({ seats: 1, startsAt: new Date(Date.now() + 5 * 60_000).toISOString() }));
+    expect(server.pool.target).toBe(base + 1);
+    await instructor.request('POST', `/api/rooms/${soon.code}/close`);
+    expect(server.pool.target).toBe(base);
+    await instructor.request('POST', `/api/rooms/${later.code}/end`);
+  });
+});
+
