@@ -3,7 +3,8 @@
  * instructor signs in and creates a room on the dashboard, five learners join
  * by code in separate browser contexts and work on lesson 4, the dashboard
  * shows their cells and a stuck flag, the instructor shadows a terminal and
- * sees its live output, broadcasts, pushes a hint, resets one learner, and
+ * sees its live output, takes it over once the learner allows it,
+ * broadcasts, pushes a hint, resets one learner, and
  * downloads grades whose numbers match the learners' own pages. Takes the
  * README's dashboard screenshots.
  */
@@ -119,6 +120,19 @@ describe('a workshop in the browser', () => {
     await dash.screenshot({ path: path.join(ROOT, 'assets/screenshot-shadow.png') });
     await ada.screenshot({ path: path.join(ROOT, 'assets/screenshot-watched.png') });
 
+    // Take-over: asked on the dashboard, allowed by Ada on her page; what the instructor types is marked in her terminal.
+    await dash.locator('[data-action="takeover"]').click();
+    await ada.locator('[data-room-takeover="requested"] button').first().click();
+    await dash.locator('[data-control="granted"]').waitFor({ timeout: 30_000 });
+    await dash.locator('[data-shadow-screen] .xterm').click();
+    await dash.keyboard.type('echo helped-$((20+3))');
+    await dash.keyboard.press('Enter');
+    const adaScreen = () => ada.locator('[data-terminal] .xterm-rows').innerText();
+    await expect.poll(adaScreen, { timeout: 30_000 }).toMatch(/^helped-23$/m);
+    expect(await adaScreen()).toContain('[instructor typing]');
+    await ada.locator('[data-room-takeover="granted"] button').click();
+    await dash.locator('[data-control="none"]').waitFor({ timeout: 30_000 });
+
     // Broadcast: every learner's page shows it.
     await dash.locator('input[name="broadcast"]').fill('Ten minutes left for task 2');
     await dash.locator('[data-action="broadcast"]').click();
@@ -135,8 +149,8 @@ describe('a workshop in the browser', () => {
     await expect.poll(() => taskStatus(bo, 'run-ng1'), { timeout: 120_000 }).not.toBe('passed');
     await bo.locator('[data-terminal][data-state="connected"]').waitFor({ timeout: 120_000 });
 
-    // The audit log has the shadow, broadcast, hint and reset.
-    await expect.poll(() => dash.locator('[data-audit]').innerText(), { timeout: 30_000 }).toMatch(/shadow[\s\S]*broadcast[\s\S]*hint[\s\S]*reset|reset[\s\S]*hint[\s\S]*broadcast[\s\S]*shadow/);
+    // The audit log has the shadow, take-over, broadcast, hint and reset (newest first).
+    await expect.poll(() => dash.locator('[data-audit]').innerText(), { timeout: 30_000 }).toMatch(/reset[\s\S]*hint[\s\S]*broadcast[\s\S]*takeover[\s\S]*shadow/);
 
     // Grades: the CSV's numbers match each learner's own page.
     const [download] = await Promise.all([dash.waitForEvent('download'), dash.locator('[data-grades="csv"]').click()]);
