@@ -132,7 +132,8 @@ export type LearnerRow = z.infer<typeof LearnerRow>;
 
 export const AuditEntry = z.object({
   at: z.string(),
-  actor: z.enum(['instructor', 'assistant']),
+  /** Who did it: staff, or the learner (accepting or declining a take-over). */
+  actor: z.enum(['instructor', 'assistant', 'learner']),
   action: z.string(),
   learner: z.string().optional(),
   detail: z.string().optional(),

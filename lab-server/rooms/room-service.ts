@@ -375,10 +375,10 @@ export class RoomService {
     const pseudonym = this.deps.identity.pseudonym(learner);
     if (accept && t.state === 'requested') {
       t.state = 'granted';
-      this.audit(mine.room.code, 'instructor', 'takeover', pseudonym, `${t.lab}: accepted by the learner`);
+      this.audit(mine.room.code, 'learner', 'takeover', pseudonym, `${t.lab}: accepted`);
     } else if (!accept) {
       this.takeovers.delete(learner);
-      this.audit(mine.room.code, 'instructor', 'takeover-end', pseudonym, `${t.lab}: ${t.state === 'granted' ? 'taken back' : 'declined'} by the learner`);
+      this.audit(mine.room.code, 'learner', 'takeover-end', pseudonym, `${t.lab}: ${t.state === 'granted' ? 'taken back' : 'declined'}`);
     }
     const state = this.takeovers.get(learner)?.state ?? 'none';
     this.notify(learner, { kind: 'takeover', state: state === 'granted' ? 'granted' : 'none' });
@@ -598,7 +598,7 @@ export class RoomService {
 
   // ---- audit, grades, housekeeping ------------------------------------------------
 
-  audit(code: string, actor: StaffRole, action: string, learner?: string, detail?: string): void {
+  audit(code: string, actor: StaffRole | 'learner', action: string, learner?: string, detail?: string): void {
     const row = { at: Date.now(), actor, action, learner: learner ?? null, detail: detail ?? null };
     this.rooms.audit(code, row);
     this.deps.log.info({ room: code, actor, action, learner, detail }, 'room audit');
@@ -606,7 +606,7 @@ export class RoomService {
     for (const v of this.viewers.get(code) ?? []) v.send({ type: 'audit', entry });
   }
 
-  private auditEntry(a: { at: number; actor: StaffRole; action: string; learner: string | null; detail: string | null }): AuditEntry {
+  private auditEntry(a: { at: number; actor: StaffRole | 'learner'; action: string; learner: string | null; detail: string | null }): AuditEntry {
     return { at: new Date(a.at).toISOString(), actor: a.actor, action: a.action, ...(a.learner ? { learner: a.learner } : {}), ...(a.detail ? { detail: a.detail } : {}) };
   }
 

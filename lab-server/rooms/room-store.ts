@@ -31,7 +31,7 @@ export interface MemberRow {
 
 export interface AuditRow {
   at: number;
-  actor: 'instructor' | 'assistant';
+  actor: 'instructor' | 'assistant' | 'learner';
   action: string;
   learner: string | null;
   detail: string | null;

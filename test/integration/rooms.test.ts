@@ -214,7 +214,7 @@ describe('rooms: a live workshop', () => {
 
     const audit = (await assistant.request('GET', `/api/rooms/${room.code}/audit`)).json as { actor: string; action: string; learner?: string }[];
     expect(audit.filter((a) => a.learner === adaId).map((a) => `${a.actor}:${a.action}`)).toEqual(
-      expect.arrayContaining(['assistant:shadow', 'instructor:shadow', 'instructor:takeover-request', 'instructor:takeover']),
+      expect.arrayContaining(['assistant:shadow', 'instructor:shadow', 'instructor:takeover-request', 'learner:takeover']),
     );
     view.close();
     own.close();

@@ -31,10 +31,17 @@ export class Staff {
   }
 
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
-    const res = await fetch(this.baseUrl + path, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(this.cookie ? { cookie: this.cookie } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+    const send = () =>
+      fetch(this.baseUrl + path, {
+        method,
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(this.cookie ? { cookie: this.cookie } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    // A kept-alive socket the server closed after its idle timeout, just as this request reused it, resets
+    // before the request is read: sent once more on a fresh socket.
+    const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
+      if (err.cause?.code === 'ECONNRESET') return send();
+      throw err;
     });
     const text = await res.text();
     let json: unknown = null;
