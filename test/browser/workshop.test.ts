@@ -13,6 +13,8 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startTestServer, type TestServer } from '../support/lab-server';
+import { Staff } from '../support/room-client';
+import { Learner } from '../support/terminal-client';
 
 // As lesson.test.ts (importing it would run its tests here too).
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
@@ -189,4 +191,26 @@ describe('a workshop in the browser', () => {
     await row(dash, 'Ada').waitFor({ timeout: 30_000 });
     await dash.screenshot({ path: path.join(ROOT, 'assets/screenshot-dashboard-zh.png'), fullPage: true });
   });
+
+  it('shows a room of 50 on one screen, pushed as they join', { timeout: 300_000 }, async () => {
+    const instructor = await Staff.signIn(server.url, server.instructorToken);
+    const room = await instructor.createRoom({ name: 'Fifty', lessons: [LAB], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), seats: 50, stuckAttempts: 3 });
+    const dash = await newPage();
+    await dash.setViewportSize({ width: 1920, height: 1080 });
+    await dash.context().addCookies([{ name: 'vethlab_instructor', value: instructor.cookie.split('=')[1]!, url: server.url }]);
+    await dash.goto(`${server.url}/dashboard?room=${room.code}`);
+    await dash.locator('[data-grid]').waitFor({ timeout: 30_000 });
+    // Joining starts no sandbox: fifty learners join over HTTP while the dashboard is open.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => new Learner(server.url).request('POST', '/api/rooms/join', { code: room.code, name: `Learner ${String(i + 1).padStart(2, '0')}` })));
+    await expect.poll(() => dash.locator('tr[data-learner]').count(), { timeout: 60_000 }).toBe(50);
+    await dash.locator('[data-grid][data-compact]').waitFor();
+    // The whole grid (50 rows and the per-task line) fits a 1920 x 1080 screen.
+    const box = (await dash.locator('[data-grid]').boundingBox())!;
+    expect(box.width).toBeLessThanOrEqual(1920);
+    expect(box.height).toBeLessThanOrEqual(1080);
+    await dash.locator('[data-grid]').scrollIntoViewIfNeeded();
+    await dash.screenshot({ path: path.join(ROOT, 'assets/screenshot-dashboard-50.png') });
+    await instructor.request('POST', `/api/rooms/${room.code}/end`);
+  });
 });
+

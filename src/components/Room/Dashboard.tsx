@@ -444,7 +444,8 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
         </div>
       )}
       <div className={styles.gridWrap}>
-        <table className={styles.grid} data-grid="">
+        {/* A big room goes compact (one line per learner; counts in each cell's tooltip), so 50 learners fit one screen. */}
+        <table className={clsx(styles.grid, list.length > 20 && styles.compact)} data-grid="" data-compact={list.length > 20 ? '' : undefined}>
           <thead>
             <tr>
               <th>
@@ -491,7 +492,7 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
                       data-status={status}
                       data-attempts={cell?.attempts ?? 0}
                       data-hints={cell?.hints ?? 0}
-                      title={reason || status}
+                      title={[reason || status, cell && (cell.attempts || cell.hints) ? `${cell.attempts} / ${cell.hints}` : ''].filter(Boolean).join(' · ')}
                     >
                       {status === 'passed' ? '✓' : status === 'failed' ? '✗' : status === 'pending' ? '…' : '·'}
                       {cell && (cell.attempts > 0 || cell.hints > 0) && (
