@@ -115,8 +115,14 @@ function gradeRoom(rawCode: string | undefined, format: 'text' | 'csv' | 'json')
   const identity = new Identity(loadOrCreateSecret(path.join(config.dataDir, 'server-secret')), '');
   const g = roomGrades({ store, rooms, catalog: LabCatalog.load(), pseudonym: (l) => identity.pseudonym(l) }, roomInfo(row, rooms.memberCount(row.code)));
   store.close();
-  if (format === 'csv') return void process.stdout.write(roomGradesCsv(g)), 0;
-  if (format === 'json') return void console.log(JSON.stringify(g, null, 2)), 0;
+  if (format === 'csv') {
+    process.stdout.write(roomGradesCsv(g));
+    return 0;
+  }
+  if (format === 'json') {
+    console.log(JSON.stringify(g, null, 2));
+    return 0;
+  }
   console.log(`room ${g.room.code} "${g.room.name}" (${g.room.state}), ${g.members.length} of ${g.room.seats} seats`);
   for (const m of g.members) {
     console.log(`${m.learnerId} ${m.name}`);

@@ -46,7 +46,7 @@ function useApi() {
 }
 
 export default function Dashboard(): ReactNode {
-  const { call } = useApi();
+  const { call, base } = useApi();
   const [role, setRole] = useState<Role | null | undefined>(undefined);
   const [rooms, setRooms] = useState<RoomInfo[]>([]);
   const [code, setCode] = useState<string | null>(null);
@@ -81,7 +81,7 @@ export default function Dashboard(): ReactNode {
         </h1>
         <p>
           <Translate id="dashboard.signIn">This page is for the workshop's instructor and assistants.</Translate>{' '}
-          <a href="/instructor" data-sign-in="">
+          <a href={`${base}/instructor`} data-sign-in="">
             <Translate id="dashboard.signInLink">Sign in</Translate>
           </a>
         </p>
@@ -283,7 +283,7 @@ function Eye(): ReactNode {
 }
 
 function RoomView({ code, onBack }: { code: string; onBack: () => void }): ReactNode {
-  const { call, wsUrl } = useApi();
+  const { call, wsUrl, base } = useApi();
   const { i18n } = useDocusaurusContext();
   const locale = i18n.currentLocale;
   const [room, setRoom] = useState<RoomInfo | null>(null);
@@ -432,13 +432,13 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
           >
             <Translate id="dashboard.end">End everything</Translate>
           </button>
-          <a className="button button--sm button--outline button--primary" href={`/api/rooms/${code}/grades?format=csv`} data-grades="csv">
+          <a className="button button--sm button--outline button--primary" href={`${base}/api/rooms/${code}/grades?format=csv`} data-grades="csv">
             CSV
           </a>
-          <a className="button button--sm button--outline button--primary" href={`/api/rooms/${code}/grades`} data-grades="json">
+          <a className="button button--sm button--outline button--primary" href={`${base}/api/rooms/${code}/grades`} data-grades="json">
             JSON
           </a>
-          <a className="button button--sm button--outline button--primary" href={`/api/rooms/${code}/report?locale=${locale}`} target="_blank" rel="noreferrer" data-grades="report">
+          <a className="button button--sm button--outline button--primary" href={`${base}/api/rooms/${code}/report?locale=${locale}`} target="_blank" rel="noreferrer" data-grades="report">
             <Translate id="dashboard.report">Printable report</Translate>
           </a>
         </div>
