@@ -13,6 +13,10 @@
  *   npm run load -- 10 --swarm     (the same, on a three-node swarm made on this
  *                                   machine, test/support/swarm.ts: the mechanics of
  *                                   placement, not the capacity of three machines)
+ *   npm run load -- 25 50 --room   (a workshop: the instructor creates a room of N seats,
+ *                                   which sizes the warm pool; the dashboard is open while
+ *                                   N learners join by code and work. Adds the dashboard's
+ *                                   update latency and what the dashboard costs the server)
  */
 import { readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +25,8 @@ import { LabCatalog } from '../lab-server/labs/catalog';
 import type { TaskStatus } from '../protocol/lab';
 import { Learner, plain, type TerminalConnection } from '../test/support/terminal-client';
 import { startTestServer } from '../test/support/lab-server';
+import { Staff, type DashboardClient } from '../test/support/room-client';
+import type { RoomInfo } from '../protocol/room';
 import { CpuAttribution } from './cpu-attribution';
 import { sweep } from './harness';
 import { TestSwarm } from '../test/support/swarm';
@@ -31,6 +37,7 @@ const PROMPT_MARK = '\x1b]6973;vethlab;prompt\x07';
 const WARM = process.argv.includes('--warm');
 const SWARM = process.argv.includes('--swarm');
 let swarm: TestSwarm | undefined;
+const ROOM = process.argv.includes('--room');
 const PAUSE_MS = 1500;
 const LEARNER_LIMIT_MS = 6 * 60_000;
 
@@ -92,13 +99,30 @@ async function typeCommand(term: TerminalConnection, command: string, echoMs: nu
   return sent;
 }
 
-async function oneLearner(baseUrl: string, labId: string, commands: string[], taskIds: string[]): Promise<LearnerResult> {
+/** --room: when each learner's page was told a task passed ("name/task" -> performance.now()). */
+const learnerSawPass = new Map<string, number>();
+
+function watchPasses(term: TerminalConnection, name: string): void {
+  term.ws.on('message', (data, isBinary) => {
+    if (isBinary) return;
+    const at = performance.now();
+    const msg = JSON.parse(data.toString()) as { type: string; tasks?: TaskStatus[] };
+    if (msg.type !== 'tasks') return;
+    for (const t of msg.tasks ?? []) if (t.status === 'passed' && !learnerSawPass.has(`${name}/${t.id}`)) learnerSawPass.set(`${name}/${t.id}`, at);
+  });
+}
+
+async function oneLearner(baseUrl: string, labId: string, commands: string[], taskIds: string[], room?: { code: string; name: string }): Promise<LearnerResult> {
   const result: LearnerResult = { finished: false, greenMs: [], greenAfterPromptMs: [], echoMs: [], reconnects: 0 };
   const deadline = Date.now() + LEARNER_LIMIT_MS;
   const learner = new Learner(baseUrl);
   let term: TerminalConnection | undefined;
   try {
     const t0 = performance.now();
+    if (room) {
+      const joined = await learner.request('POST', '/api/rooms/join', room);
+      if (joined.status !== 200) throw new Error(`join: ${joined.status} ${JSON.stringify(joined.json)}`);
+    }
     let session;
     for (;;) {
       const r = await learner.request('POST', '/api/sessions', { lab: labId });
@@ -115,11 +139,13 @@ async function oneLearner(baseUrl: string, labId: string, commands: string[], ta
     }
     const sessionId = session.sessionId;
     term = await learner.openTerminal(sessionId);
+    if (room) watchPasses(term, room.name);
     // A dropped socket is reopened where its output stopped, as the page does
     // (the server's heartbeat drops one that does not answer in time).
     const reopen = async () => {
       result.reconnects++;
       term = await learner.openTerminal(sessionId, { lastSeq: term!.seq });
+      if (room) watchPasses(term, room.name);
       await term.waitForReady(60_000);
     };
     const waitOn = async <T>(predicate: () => T | undefined | false, ms: number, what: string): Promise<T> => {
@@ -207,8 +233,26 @@ async function run(n: number, labId: string) {
   // One solution step may hold several commands joined by &&; type each step as one line.
   const commands = lab.solution.filter((s) => s.run).map((s) => s.run!.trim().replace(/\s*\n\s*/g, '; '));
   // --warm: the instructor starts the server ahead with a pool for the whole room, as the README advises.
-  const poolSize = WARM ? n : 2;
-  const server = await startTestServer({ ...(swarm ? { VETHLAB_SWARM: swarm.managerEndpoint } : {}), VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + poolSize), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_STARTS_PER_ADDRESS: String(5 * n), VETHLAB_MIN_FREE_MEMORY: '256m' });
+  // --room: the room's seats size the pool (before its start), not the server's setting.
+  const poolSize = ROOM ? 0 : WARM ? n : 2;
+  const server = await startTestServer({ ...(swarm ? { VETHLAB_SWARM: swarm.managerEndpoint } : {}), VETHLAB_POOL_SIZE: String(poolSize), VETHLAB_MAX_SANDBOXES: String(n + Math.max(poolSize, 2)), VETHLAB_STARTS_PER_LEARNER: '5', VETHLAB_STARTS_PER_ADDRESS: String(5 * n), VETHLAB_MIN_FREE_MEMORY: '256m' });
+  learnerSawPass.clear();
+  const dashboardSawPass = new Map<string, number>();
+  let dashboard: DashboardClient | undefined;
+  let dashboardBytes = 0;
+  let room: RoomInfo | undefined;
+  if (ROOM) {
+    const instructor = await Staff.signIn(server.url, server.instructorToken);
+    room = await instructor.createRoom({ name: `load ${n}`, lessons: [labId], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), seats: n });
+    dashboard = await instructor.openDashboard(room.code);
+    dashboard.ws.on('message', (data) => (dashboardBytes += (data as Buffer).length));
+    dashboard.onRow = (row, at) => {
+      for (const [key, cell] of Object.entries(row.cells)) {
+        const k = `${row.name}/${key.split('/')[1]}`;
+        if (cell.status === 'passed' && !dashboardSawPass.has(k)) dashboardSawPass.set(k, at);
+      }
+    };
+  }
   if (WARM) {
     const t = performance.now();
     while (server.pool.size < n) await sleep(500);
@@ -240,7 +284,7 @@ async function run(n: number, labId: string) {
     const results = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         await sleep((i * 10_000) / n);
-        return oneLearner(server.url, labId, commands, lab.tasks.map((t) => t.id));
+        return oneLearner(server.url, labId, commands, lab.tasks.map((t) => t.id), room ? { code: room.code, name: `learner-${i}` } : undefined);
       }),
     );
     const wall = (Date.now() - t0) / 1000;
@@ -248,7 +292,22 @@ async function run(n: number, labId: string) {
     const cpuBy: Record<string, number> = attribution?.report() ?? {};
     const all = (k: 'greenMs' | 'echoMs' | 'greenAfterPromptMs') => results.flatMap((r) => r[k]);
     const prompts = results.flatMap((r) => (r.promptMs !== undefined ? [r.promptMs] : []));
+    // Dashboard latency: from the learner's page being told a task passed to the dashboard's row saying so.
+    const dashLag = [...learnerSawPass].flatMap(([k, at]) => (dashboardSawPass.has(k) ? [dashboardSawPass.get(k)! - at] : []));
+    dashboard?.close();
     return {
+      room: ROOM
+        ? {
+            passesSeen: learnerSawPass.size,
+            onDashboard: dashLag.length,
+            lagP50: pct(dashLag, 50),
+            lagP95: pct(dashLag, 95),
+            lagMax: Math.max(...dashLag),
+            ...server.rooms.stats,
+            dashboardMessages: dashboard?.messages.length ?? 0,
+            dashboardKiB: dashboardBytes / 1024,
+          }
+        : undefined,
       n,
       finished: results.filter((r) => r.finished).length,
       promptP50: pct(prompts, 50),
@@ -288,8 +347,14 @@ if (SWARM) {
 }
 try {
 for (const n of sizes.length ? sizes : [10]) {
-  console.log(`\n== ${n} learners at once${WARM ? ', pool warmed ahead' : ''}${SWARM ? ', on a three-node swarm' : ''} ==`);
+  console.log(`\n== ${n} learners at once${WARM ? ', pool warmed ahead' : ''}${SWARM ? ', on a three-node swarm' : ''}${ROOM ? ', in one workshop room with the dashboard open' : ''} ==`);
   const r = await run(n, 'network-stack');
+  if (r.room) {
+    const q = r.room;
+    console.log(`room               dashboard open throughout; ${q.onDashboard}/${q.passesSeen} task passes seen on it`);
+    console.log(`dashboard latency  p50 ${q.lagP50.toFixed(1)} ms   p95 ${q.lagP95.toFixed(1)} ms   max ${q.lagMax.toFixed(1)} ms   (after the learner's own page was told)`);
+    console.log(`dashboard cost     ${q.rowsComputed} rows computed in ${q.rowMs.toFixed(0)} ms of server time (${(q.rowMs / Math.max(1, q.rowsComputed)).toFixed(2)} ms each), ${q.rowsSent} sent, ${q.dashboardMessages} messages / ${q.dashboardKiB.toFixed(0)} KiB to the page`);
+  }
   rows.push(r);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
   console.log(`finished ${r.finished}/${r.n} in ${r.wallSec.toFixed(0)} s   (terminal sockets dropped and reopened: ${r.reconnects})`);

@@ -21,6 +21,8 @@ import { Admission } from './sessions/admission';
 import { SessionManager } from './sessions/session-manager';
 import { Store } from './store/store';
 import { TerminalRegistry } from './terminal/terminal-registry';
+import { RoomApi } from './rooms/room-api';
+import { RoomService } from './rooms/room-service';
 
 export interface LabServer {
   url: string;
@@ -33,8 +35,11 @@ export interface LabServer {
   registry: TerminalRegistry;
   labs: LabService;
   store: Store;
+  rooms: RoomService;
   log: Logger;
   instructorToken: string;
+  /** The assistants' sign-in token (view and shadow only). */
+  assistantToken: string;
   /** Stops serving; removes every sandbox unless keepSandboxes. */
   close(opts?: { keepSandboxes?: boolean }): Promise<void>;
 }
@@ -101,6 +106,7 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
   const pool = new SandboxPool(engine, { size: config.poolSize, ttlMs: config.ttlMs, log });
   const catalog = opts.catalog ?? LabCatalog.load();
   let labs: LabService | undefined;
+  let rooms: RoomService | undefined;
   const sessions = new SessionManager(engine, pool, store, {
     ttlMs: config.ttlMs,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -108,18 +114,22 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     admission: new Admission(config.admission),
     sessionsPerLearner: config.sessionsPerLearner,
     prepare: (session) => labs!.prepare(session),
+    mayStart: (learner, lab) => rooms?.mayStart(learner, lab),
     log,
   });
   const registry = new TerminalRegistry(engine, sessions, path.join(config.dataDir, 'replay'));
   labs = new LabService(catalog, engine, sessions, registry, store, log);
   await sessions.init();
   const instructorToken = config.instructorToken ?? loadOrCreateToken(path.join(config.dataDir, 'instructor-token'));
+  const identity = new Identity(loadOrCreateSecret(path.join(config.dataDir, 'server-secret')), instructorToken);
+  rooms = new RoomService({ store, sessions, labs, registry, pool, identity, log });
   const api = new ApiServer({
     sessions,
     registry,
     labs,
     store,
-    identity: new Identity(loadOrCreateSecret(path.join(config.dataDir, 'server-secret')), instructorToken),
+    rooms: new RoomApi(rooms, sessions, registry, log),
+    identity,
     secureCookies: config.publicUrl?.startsWith('https:') ?? false,
     siteDir: config.siteDir,
     allowedOrigins: config.allowedOrigins,
@@ -143,12 +153,15 @@ export async function createLabServer(config: Config, opts: LabServerOptions = {
     registry,
     labs,
     store,
+    rooms,
     log,
     instructorToken,
+    assistantToken: identity.assistantToken(),
     async close({ keepSandboxes = false } = {}) {
       if (closed) return;
       closed = true;
       await api.close();
+      rooms!.dispose();
       labs!.stop();
       registry.stop();
       await sessions.shutdown({ keepSandboxes });

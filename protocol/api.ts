@@ -57,6 +57,11 @@ export const ApiErrorCode = z.enum([
   'not-started', // the learner has not started this lab
   'forbidden', // someone else's session
   'instructor-only', // needs the instructor's sign-in or bearer token
+  'staff-only', // needs an instructor's or assistant's sign-in (rooms)
+  'unknown-room',
+  'room-closed', // the room is closed or ended: no joins, no new sandboxes
+  'room-full', // every seat of the room is taken
+  'not-in-room', // the learner has not joined a room, or not this learner
   'sandbox-failed',
   'unavailable', // the store cannot be written
   'full', // the machine is full: retry, the learner keeps their place in line

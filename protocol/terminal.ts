@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { TaskStatus } from './lab';
+import { RoomEvent } from './room';
 
 export const TERMINAL_PROTOCOL_VERSION = 1;
 export const TERMINAL_WS_PATH = '/api/terminal';
@@ -88,6 +89,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
    * reset: its Docker engine stopped answering (engine-down), or answers again.
    */
   z.object({ type: z.literal('notice'), code: z.enum(['engine-down', 'engine-up']), host: z.string(), message: z.string() }),
+  /** Something the learner's workshop room says (protocol/room.ts): a broadcast, "you are being watched"... */
+  z.object({ type: z.literal('room'), event: RoomEvent }),
   /** `fatal` errors are followed by the server closing the socket. */
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string(), fatal: z.boolean() }),
 ]);

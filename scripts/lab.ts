@@ -5,6 +5,10 @@
  *                           run the lab's checks now against live learner sandboxes
  *                           (of the server whose data folder is VETHLAB_DATA_DIR) and
  *                           print each learner's tasks and stored grade
+ *   grade --room CODE [--csv | --json]
+ *                           a workshop room's grades from the store: per learner and
+ *                           task, passed at, attempts, hints and the evidence the
+ *                           checker saw when it passed (as the dashboard exports them)
  *   validate                load every lab file and report mistakes
  *   sandbox [lab]           start an authoring sandbox (with the lab's setup) and print
  *                           how to get a shell in it: `docker exec -it NAME bash`
@@ -24,6 +28,11 @@ import { sandboxImageTag } from '../lab-server/sandbox/image';
 import { SandboxEngine, type Sandbox } from '../lab-server/sandbox/sandbox-engine';
 import { Store } from '../lab-server/store/store';
 import { createLabSandboxes } from '../lab-server/labs/steps';
+import { RoomCode } from '../protocol/room';
+import { Identity, loadOrCreateSecret } from '../lab-server/api/identity';
+import { roomGrades } from '../lab-server/rooms/room-grades';
+import { roomGradesCsv } from '../lab-server/rooms/room-report';
+import { RoomStore, roomInfo } from '../lab-server/rooms/room-store';
 
 const [command, ...args] = process.argv.slice(2);
 const log = pino({ level: 'warn' });
@@ -95,6 +104,39 @@ async function gradeNow(labId: string | undefined, sessionFilter: string | undef
   return 0;
 }
 
+/** A workshop room's grades, read from the store of the server whose data folder is VETHLAB_DATA_DIR. */
+function gradeRoom(rawCode: string | undefined, format: 'text' | 'csv' | 'json'): number {
+  const code = RoomCode.safeParse(rawCode ?? '');
+  if (!code.success) fail('usage: npm run lab -- grade --room CODE [--csv | --json]');
+  const config = loadConfig();
+  const store = new Store(path.join(config.dataDir, 'vethlab.sqlite'));
+  const rooms = new RoomStore(store);
+  const row = rooms.room(code.data) ?? fail(`no room ${code.data} in ${config.dataDir}`);
+  const identity = new Identity(loadOrCreateSecret(path.join(config.dataDir, 'server-secret')), '');
+  const g = roomGrades({ store, rooms, catalog: LabCatalog.load(), pseudonym: (l) => identity.pseudonym(l) }, roomInfo(row, rooms.memberCount(row.code)));
+  store.close();
+  if (format === 'csv') {
+    process.stdout.write(roomGradesCsv(g));
+    return 0;
+  }
+  if (format === 'json') {
+    console.log(JSON.stringify(g, null, 2));
+    return 0;
+  }
+  console.log(`room ${g.room.code} "${g.room.name}" (${g.room.state}), ${g.members.length} of ${g.room.seats} seats`);
+  for (const m of g.members) {
+    console.log(`${m.learnerId} ${m.name}`);
+    for (const lg of g.labGrades.filter((x) => x.learnerId === m.learnerId)) {
+      console.log(`  ${lg.lab}: ${lg.tasksPassed}/${lg.tasksTotal} tasks, ${lg.hintsUsed} hints, score ${lg.score}`);
+      for (const t of g.tasks.filter((x) => x.learnerId === m.learnerId && x.lab === lg.lab)) {
+        console.log(`    ${t.passedAt ? '\u2714' : '\u2718'} ${t.task.padEnd(22)} ${t.passedAt ?? 'not passed'}  attempts ${t.attempts}, hints ${t.hints}`);
+        for (const e of t.evidence ?? []) console.log(`        ${e.check}${Object.keys(e.facts).length ? ' ' + JSON.stringify(e.facts) : ''}`);
+      }
+    }
+  }
+  return 0;
+}
+
 /** A sandbox for writing lessons: real output to copy into the prose. */
 async function authoringSandbox(labId: string | undefined): Promise<number> {
   const lab = labId ? (LabCatalog.load().get(labId) ?? fail(`no lab "${labId}"`)) : { id: '', hosts: ['sandbox'], setup: [] };
@@ -115,6 +157,8 @@ async function main(): Promise<number> {
     case 'test':
       return test(args);
     case 'grade': {
+      const r = args.indexOf('--room');
+      if (r >= 0) return gradeRoom(args[r + 1], args.includes('--csv') ? 'csv' : args.includes('--json') ? 'json' : 'text');
       const i = args.indexOf('--session');
       return gradeNow(args.find((a, j) => !a.startsWith('--') && j !== i + 1), i >= 0 ? args[i + 1] : undefined);
     }
@@ -131,7 +175,7 @@ async function main(): Promise<number> {
       console.log(`${LabCatalog.load().all().length} labs load without errors`);
       return 0;
     default:
-      fail('commands: test [lab...], grade <lab> [--session ID], validate');
+      fail('commands: test [lab...], grade <lab> [--session ID], grade --room CODE [--csv | --json], validate');
   }
 }
 

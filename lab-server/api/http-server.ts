@@ -14,7 +14,9 @@ import type { Duplex } from 'node:stream';
 import serveHandler from 'serve-handler';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { INSTRUCTOR_SIGN_IN_PAGE, LEARNER_COOKIE, LabId, SetNameRequest, StartSessionRequest, type ApiError } from '../../protocol/api';
-import { INSTRUCTOR_COOKIE, INSTRUCTOR_SESSION_MS, type Identity } from './identity';
+import { INSTRUCTOR_COOKIE, INSTRUCTOR_SESSION_MS, type Identity, type StaffRole } from './identity';
+import { DASHBOARD_PAGE, DASHBOARD_WS_PATH, SHADOW_WS_PATH } from '../../protocol/room';
+import type { RoomApi } from '../rooms/room-api';
 import { RequestError } from '../errors';
 import { AnswerRequest, HintRequest } from '../../protocol/lab';
 import { grade, gradesCsv } from '../labs/grading';
@@ -46,6 +48,8 @@ export interface ApiServerOptions {
   allowedOrigins: string[];
   log: Logger;
   health: () => Record<string, unknown>;
+  /** Workshop rooms (/api/rooms/..., the dashboard and shadow sockets). */
+  rooms?: RoomApi;
 }
 
 /** Longest request target logged with a refusal (a fuzzer's 80 KB URL is not worth keeping). */
@@ -89,7 +93,7 @@ function learnerCookie(req: IncomingMessage): string | undefined {
   return parseCookies(req.headers.cookie)[LEARNER_COOKIE];
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(text);
@@ -118,7 +122,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+export async function readBody<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
   const body = schema.safeParse(await readJson(req));
   if (!body.success) {
     const issue = body.error.issues[0]!;
@@ -181,11 +185,16 @@ async function readSignInToken(req: IncomingMessage): Promise<string | undefined
 const PAGE_STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem}input{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}button{font:inherit;margin-top:.6rem;padding:.3rem 1rem}';
 
 /** A page of its own (no site build needed, no script): sign in with the token, then the export links. */
-function signInHtml(signedIn: boolean): string {
-  const body = signedIn
+function signInHtml(role: StaffRole | undefined, assistantToken: string | undefined): string {
+  const body = role === 'assistant'
+    ? `<h1>Assistant</h1><p>You are signed in as an assistant (view and shadow only) for 12 hours, in this browser.</p>
+<ul><li><a href="${DASHBOARD_PAGE}">Workshop dashboard</a></li></ul>
+<form method="post" action="/api/instructor/sign-out"><button>Sign out</button></form>`
+    : role === 'instructor'
     ? `<h1>Instructor</h1><p>You are signed in (for 12 hours, in this browser).</p>
-<ul><li><a href="/api/grades?format=csv">All grades (CSV)</a></li><li><a href="/api/grades">All grades (JSON)</a></li></ul>
+<ul><li><a href="${DASHBOARD_PAGE}">Workshops: create a room, live dashboard</a></li><li><a href="/api/grades?format=csv">All grades (CSV)</a></li><li><a href="/api/grades">All grades (JSON)</a></li></ul>
 <p>Learners appear under a pseudonym, and their name if they gave one.</p>
+<p>Assistants (view and shadow only) sign in here with this token: <code>${assistantToken ?? ''}</code></p>
 <form method="post" action="/api/instructor/sign-out"><button>Sign out</button></form>`
     : `<h1>Instructor sign-in</h1><p>The token is in the server's data folder (<code>instructor-token</code>), or what <code>VETHLAB_INSTRUCTOR_TOKEN</code> says.</p>
 <form method="post" action="/api/instructor/sign-in"><label>Token <input name="token" type="password" autocomplete="current-password" required autofocus></label><button>Sign in</button></form>`;
@@ -239,6 +248,21 @@ export class ApiServer {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = parseTarget(req.url);
+    const rooms = this.opts.rooms;
+    if (rooms && (url.pathname === DASHBOARD_WS_PATH || url.pathname === SHADOW_WS_PATH)) {
+      if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+      // Signed-in staff only, by cookie (a browser cannot set headers on a WebSocket; no token in the URL).
+      const role = this.opts.identity.roleOfCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
+      if (!role) throw new RequestError('staff-only', `The workshop dashboard is for the instructor and assistants: sign in at ${INSTRUCTOR_SIGN_IN_PAGE}.`);
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', (err) => this.opts.log.debug({ err }, 'room socket error'));
+        this.alive.add(ws);
+        ws.on('pong', () => this.alive.add(ws));
+        if (url.pathname === DASHBOARD_WS_PATH) rooms.serveDashboard(ws, role);
+        else rooms.serveShadow(ws, role);
+      });
+      return;
+    }
     if (url.pathname !== TERMINAL_WS_PATH) throw new RequestError('not-found', `No WebSocket endpoint at ${url.pathname}.`);
     if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
     const learner = this.opts.identity.learnerOf(learnerCookie(req));
@@ -252,7 +276,7 @@ export class ApiServer {
       }
       this.alive.add(ws);
       ws.on('pong', () => this.alive.add(ws));
-      serveTerminalSocket(ws, { learner, sessions: this.opts.sessions, registry: this.opts.registry, log: this.opts.log });
+      serveTerminalSocket(ws, { learner, sessions: this.opts.sessions, registry: this.opts.registry, log: this.opts.log, ...(this.opts.rooms ? { onInput: this.opts.rooms.inputListener() } : {}) });
     });
   }
 
@@ -304,25 +328,31 @@ export class ApiServer {
 
   /** Instructor requests: the sign-in cookie (browsers) or `Authorization: Bearer <token>` (scripts). */
   private isInstructor(req: IncomingMessage): boolean {
+    return this.staffRole(req) === 'instructor';
+  }
+
+  /** The instructor or an assistant: their sign-in cookie, or a bearer token (scripts). */
+  private staffRole(req: IncomingMessage): StaffRole | undefined {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
     if (bearer !== undefined) return this.tryToken(req, bearer);
-    return this.opts.identity.isInstructorCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
+    return this.opts.identity.roleOfCookie(parseCookies(req.headers.cookie)[INSTRUCTOR_COOKIE]);
   }
 
   /** Compares a presented token; an address that keeps guessing wrong must wait (a short VETHLAB_INSTRUCTOR_TOKEN is guessable). */
-  private tryToken(req: IncomingMessage, token: string | undefined): boolean {
+  private tryToken(req: IncomingMessage, token: string | undefined): StaffRole | undefined {
     const address = addressOf(req);
     const now = Date.now();
     const recent = (this.signInFailures.get(address) ?? []).filter((t) => t > now - SIGN_IN_WINDOW_MS);
     if (recent.length >= MAX_SIGN_IN_FAILURES) {
       throw new RequestError('rate-limited', 'Too many wrong instructor tokens from this address; wait a few minutes.', { afterSec: Math.ceil((recent[0]! + SIGN_IN_WINDOW_MS - now) / 1000) });
     }
-    if (this.opts.identity.isInstructorToken(token)) return true;
+    const role = this.opts.identity.roleOfToken(token);
+    if (role) return role;
     this.opts.log.warn({ address }, 'wrong instructor token');
     // Bounded however many addresses guess: the oldest entry goes first.
     if (this.signInFailures.size >= 10_000 && !this.signInFailures.has(address)) this.signInFailures.delete(this.signInFailures.keys().next().value!);
     this.signInFailures.set(address, [...recent, now]);
-    return false;
+    return undefined;
   }
 
   /** The guard: every request ends here in an answer, whatever it contained. */
@@ -359,6 +389,15 @@ export class ApiServer {
     }
     if (parts[1] === 'grades' && parts.length === 2 && method === 'GET') return this.grades(req, res, url);
     if (parts[1] === 'instructor' && parts.length === 3) return this.instructor(req, res, parts[2]!, method);
+    if (parts[1] === 'rooms' && this.opts.rooms) {
+      if (method !== 'GET' && !originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
+      return this.opts.rooms.handle(req, res, url, parts.slice(2), {
+        learner: () => this.learner(req, res),
+        knownLearner: () => this.opts.identity.learnerOf(learnerCookie(req)),
+        role: () => this.staffRole(req),
+        address: addressOf(req),
+      });
+    }
     if (parts[1] === 'me' && parts.length === 2 && method === 'PUT') {
       if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
       const learner = this.learner(req, res);
@@ -453,7 +492,10 @@ export class ApiServer {
 
   /** Sign in (a form post of the token), sign out, or ask whether signed in. */
   private async instructor(req: IncomingMessage, res: ServerResponse, action: string, method: string): Promise<void> {
-    if (action === 'status' && method === 'GET') return sendJson(res, 200, { signedIn: this.isInstructor(req) });
+    if (action === 'status' && method === 'GET') {
+      const role = this.staffRole(req);
+      return sendJson(res, 200, { signedIn: role === 'instructor', ...(role ? { role } : {}) });
+    }
     if (method !== 'POST' || (action !== 'sign-in' && action !== 'sign-out')) throw new RequestError('bad-method', `${method} /api/instructor/${action} is not supported.`);
     if (!originAllowed(req, this.opts.allowedOrigins)) throw new RequestError('bad-origin', `Origin ${req.headers.origin} is not allowed.`);
     if (action === 'sign-out') {
@@ -462,18 +504,20 @@ export class ApiServer {
       return;
     }
     const token = await readSignInToken(req);
-    if (!this.tryToken(req, token)) {
+    const role = this.tryToken(req, token);
+    if (!role) {
       throw new RequestError('instructor-only', 'That is not the instructor token. It is in the data folder (instructor-token) or VETHLAB_INSTRUCTOR_TOKEN.');
     }
-    this.opts.log.info({ address: addressOf(req) }, 'instructor signed in');
-    res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, this.opts.identity.instructorCookie(), INSTRUCTOR_SESSION_MS / 1000, 'Strict', '/'));
+    this.opts.log.info({ address: addressOf(req), role }, 'staff signed in');
+    res.setHeader('set-cookie', this.cookie(INSTRUCTOR_COOKIE, this.opts.identity.staffCookie(role), INSTRUCTOR_SESSION_MS / 1000, 'Strict', '/'));
     res.writeHead(303, { location: INSTRUCTOR_SIGN_IN_PAGE }).end();
   }
 
   /** The sign-in page: a form when signed out, the export links when signed in. */
   private signInPage(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" });
-    res.end(signInHtml(this.isInstructor(req)));
+    const role = this.staffRole(req);
+    res.end(signInHtml(role, role === 'instructor' ? this.opts.identity.assistantToken() : undefined));
   }
 
   private async site(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

@@ -13,6 +13,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const INSTRUCTOR_COOKIE = 'vethlab_instructor';
+/** Who runs a workshop: the instructor (everything), assistants (view and shadow only). */
+export type StaffRole = 'instructor' | 'assistant';
 /** An instructor sign-in lasts a working day. */
 export const INSTRUCTOR_SESSION_MS = 12 * 3_600_000;
 
@@ -85,5 +87,36 @@ export class Identity {
   /** A new token signs every instructor out: their cookies were made for the old one. */
   private instructorPurpose(): string {
     return `instructor\0${this.instructorToken}`;
+  }
+
+  /**
+   * The assistants' sign-in token (view and shadow only): derived from the
+   * instructor token, so a new instructor token also retires it. The
+   * instructor reads it on the signed-in /instructor page.
+   */
+  assistantToken(): string {
+    return 'a-' + this.mac(`assistant-token\0${this.instructorToken}`, 'assistant');
+  }
+
+  /** Who a sign-in token makes its holder (constant time), if anyone. */
+  roleOfToken(presented: string | undefined): StaffRole | undefined {
+    if (presented === undefined || presented.length === 0) return undefined;
+    if (equalText(presented, this.instructorToken)) return 'instructor';
+    if (equalText(presented, this.assistantToken())) return 'assistant';
+    return undefined;
+  }
+
+  /** A sign-in cookie for the role: an expiry and its MAC under the role's purpose. */
+  staffCookie(role: StaffRole, now = Date.now()): string {
+    if (role === 'instructor') return this.instructorCookie(now);
+    const until = String(now + INSTRUCTOR_SESSION_MS);
+    return `${until}.${this.mac(`assistant\0${this.instructorToken}`, until)}`;
+  }
+
+  roleOfCookie(value: string | undefined, now = Date.now()): StaffRole | undefined {
+    if (this.isInstructorCookie(value, now)) return 'instructor';
+    const m = value ? /^(\d{1,16})\.([A-Za-z0-9_-]+)$/.exec(value) : null;
+    if (!m) return undefined;
+    return equalText(m[2]!, this.mac(`assistant\0${this.instructorToken}`, m[1]!)) && Number(m[1]) > now ? 'assistant' : undefined;
   }
 }

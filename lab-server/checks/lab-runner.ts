@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { PriorityLimiter } from '../limiter';
 import type { LabStatus, Reason, TaskStatus } from '../../protocol/lab';
-import type { Lab, Task } from '../labs/schema';
+import type { Lab, Task, Text } from '../labs/schema';
 import { localize } from '../labs/schema';
 import type { Logger } from '../log';
 import type { ExecResult, Sandbox, SandboxDriver } from '../sandbox/sandbox-driver';
@@ -32,6 +32,14 @@ export type Trigger = 'prompt' | 'timer' | 'manual' | 'start';
 
 export interface LabRunnerEvents {
   changed: [];
+}
+
+/** One line naming what a leaf asserted (its kind and target), for grade evidence; a shell check by its reason. */
+export function describeLeaf(leaf: Leaf): string {
+  const p = leaf.primitive as { kind: string; run?: string; reason?: unknown } & Record<string, unknown>;
+  const { kind, run: _run, reason, ...fields } = p;
+  const text = kind === 'shell' && reason ? localize(reason as Text, 'en') : '';
+  return `${leaf.host}: ${kind}${Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}${text ? ` (${text})` : ''}`.slice(0, 300);
 }
 
 /** Compiles a lab's checks once: leaves per task, with hint checks. */
@@ -207,10 +215,11 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       const id = c.task.id;
       const before = this.live.get(id)!;
       let next: LiveTask;
+      let mine: LeafResult[] = [];
       if (skipped.has(id)) next = { status: 'pending', reason: { key: 'answer-missing', args: [] } };
       else {
         const base = offsets.get(id)!;
-        const mine = c.leaves.map((_, i) => results[base + i]!);
+        mine = c.leaves.map((_, i) => results[base + i]!);
         const verdict = combine(c.tree, mine);
         const hint = c.hintTree ? combine(c.hintTree, mine) : undefined;
         next = verdict.ok
@@ -219,6 +228,9 @@ export class LabRunner extends EventEmitter<LabRunnerEvents> {
       }
       if (next.status === 'passed' && before.status !== 'passed') {
         this.store.passTask(this.learner, this.lab.id, id);
+        // The evidence for the grade: each assertion of the task that held, and the facts the checker read for it.
+        const evidence = c.leaves.map((leaf, i) => ({ check: describeLeaf(leaf), facts: mine[i]?.facts ?? {} }));
+        this.store.saveEvidence(this.learner, this.lab.id, id, evidence);
         this.log.info({ lab: this.lab.id, task: id, trigger }, 'task passed');
       } else if (next.status === 'failed' && (only || ((trigger === 'prompt' || trigger === 'manual') && !c.task.question))) {
         // A question's attempt is an answer given: re-checking a saved answer after a command is none.

@@ -29,13 +29,15 @@ export function grade(lab: Lab, progress: LabProgressRow, tasks: TaskProgressRow
   };
 }
 
+/** One CSV cell. A learner's name is theirs to choose: one starting like a formula must not run in the instructor's spreadsheet. */
+export function csvCell(v: unknown): string {
+  let s = v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 export function gradesCsv(grades: Grade[]): string {
   const cols = ['learnerId', 'name', 'lab', 'tasksPassed', 'tasksTotal', 'hintsUsed', 'score', 'startedAt', 'finishedAt', 'secondsTaken'] as const;
-  const cell = (v: unknown) => {
-    let s = v === undefined ? '' : String(v);
-    // A learner's name is theirs to choose: one starting like a formula must not run in the instructor's spreadsheet.
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
+  const cell = csvCell;
   return [cols.join(','), ...grades.map((g) => cols.map((c) => cell(g[c])).join(','))].join('\n') + '\n';
 }

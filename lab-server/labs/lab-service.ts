@@ -54,6 +54,10 @@ export class LabService {
   private readonly runners = new Map<string, LabRunner>();
   private readonly executor: CheckExecutor;
   private timer: NodeJS.Timeout | null = null;
+  /** Told after every task status push (workshop dashboards). */
+  private readonly statusListeners = new Set<(sessionId: string) => void>();
+  /** May this learner's sandbox get the lab's randomized faults? (A workshop can turn them off.) Default: yes. */
+  faultsAllowed: (learner: string, lab: string) => boolean = () => true;
 
   constructor(
     readonly catalog: LabCatalog,
@@ -143,7 +147,7 @@ export class LabService {
   async prepare(session: Session): Promise<void> {
     const lab = this.catalog.get(session.lab);
     if (!lab) return;
-    const faults = drawFaults(lab, session.learner);
+    const faults = this.faultsAllowed(session.learner, lab.id) ? drawFaults(lab, session.learner) : [];
     await runSteps(this.engine, session.hosts, lab.setup, `lab ${lab.id} setup`);
     for (const id of faults) await runSteps(this.engine, session.hosts, lab.faults.find((f) => f.id === id)!.inject, `lab ${lab.id} fault ${id}`);
     this.store.startLab(session.learner, lab.id, faults);
@@ -172,5 +176,12 @@ export class LabService {
     const status = runner.status('en');
     const msg: ServerMessage = { type: 'tasks', lab: runner.lab.id, tasks: status.tasks, finished: runner.finished };
     this.registry.broadcast(sessionId, msg);
+    for (const listener of this.statusListeners) listener(sessionId);
+  }
+
+  /** Calls back whenever a session's task status changes; returns the unsubscribe. */
+  onStatus(listener: (sessionId: string) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
   }
 }

@@ -37,6 +37,17 @@ export class SandboxPool {
     return this.ready.length;
   }
 
+  /** How many sandboxes the pool keeps waiting. */
+  get target(): number {
+    return this.opts.size;
+  }
+
+  /** Changes how many sandboxes wait (a workshop about to start sizes it from its seats) and fills up to it. */
+  setTarget(size: number): void {
+    this.opts.size = size;
+    this.refill();
+  }
+
   /** Takes back pool sandboxes found at start (still running, not expired). */
   adopt(sandboxes: Sandbox[]): void {
     this.ready.push(...sandboxes);

@@ -57,6 +57,8 @@ export interface SessionManagerOptions {
   sessionsPerLearner?: number;
   /** Prepares a new session's fresh sandboxes (lab setup); a throw fails the start. */
   prepare?: (session: Session) => Promise<void>;
+  /** Throws (a RequestError) when this learner may not start this lab now: a workshop room closed. */
+  mayStart?: (learner: string, lab: string) => void;
   log: Logger;
 }
 
@@ -177,6 +179,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private async boot(learner: string, lab: string, address: string | undefined, admitted: (hosts: number) => void): Promise<Session> {
     const hosts = this.opts.labHosts(lab);
     if (!hosts) throw new SessionError('unknown-lab', `There is no lab called "${lab}".`);
+    this.opts.mayStart?.(learner, lab);
     const gone = [...this.sessions.values()].filter((s) => s.learner === learner && s.lab === lab);
     // Progress that cannot be saved would be lost: no new session until the store is writable.
     if (!this.store.writable()) {
@@ -288,6 +291,20 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       createdAt: new Date(s.createdAt).toISOString(),
       expiresAt: new Date(Math.min(s.expiresAt, s.lastActiveAt + this.opts.idleTimeoutMs)).toISOString(),
     };
+  }
+
+  /** More time for a session (a workshop's instructor extends it): its TTL and idle deadline move to at least `until`. */
+  extend(id: string, until: number): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    s.expiresAt = Math.max(s.expiresAt, until);
+    s.lastActiveAt = Math.max(s.lastActiveAt, until - this.opts.idleTimeoutMs);
+    this.store.extendSession(id, s.expiresAt, s.lastActiveAt);
+  }
+
+  /** Live sessions of a learner (workshop dashboards and help actions). */
+  ofLearner(learner: string): Session[] {
+    return [...this.sessions.values()].filter((s) => s.learner === learner);
   }
 
   /** The learner did something: push the idle deadline back. */

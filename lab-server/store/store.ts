@@ -51,6 +51,49 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE session_hosts RENAME COLUMN volume TO sandbox_name;`,
   // 4: the name a learner gives for grade exports (learner is the server-issued id, never a cookie)
   `CREATE TABLE learner_names (learner TEXT PRIMARY KEY, name TEXT NOT NULL);`,
+  // 5: workshop rooms (lab-server/rooms/room-store.ts): members, the audit log, evidence at pass time, command lines
+  `CREATE TABLE rooms (
+     code TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     lessons TEXT NOT NULL,
+     starts_at INTEGER NOT NULL,
+     ends_at INTEGER NOT NULL,
+     seats INTEGER NOT NULL,
+     faults INTEGER NOT NULL,
+     record_commands INTEGER NOT NULL,
+     stuck_minutes INTEGER NOT NULL,
+     stuck_attempts INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE room_members (
+     room TEXT NOT NULL REFERENCES rooms(code),
+     learner TEXT NOT NULL,
+     name TEXT NOT NULL,
+     joined_at INTEGER NOT NULL,
+     PRIMARY KEY (room, learner)
+   );
+   CREATE INDEX room_members_learner ON room_members(learner);
+   CREATE TABLE room_audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     room TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     learner TEXT,
+     detail TEXT
+   );
+   CREATE TABLE room_broadcasts (room TEXT PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE TABLE task_evidence (
+     learner TEXT NOT NULL,
+     lab TEXT NOT NULL,
+     task TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     evidence TEXT NOT NULL,
+     PRIMARY KEY (learner, lab, task)
+   );
+   CREATE TABLE command_lines (learner TEXT NOT NULL, lab TEXT NOT NULL, at INTEGER NOT NULL, line TEXT NOT NULL);
+   CREATE INDEX command_lines_learner ON command_lines(learner, at);`,
 ];
 
 export interface SessionRow {
@@ -163,6 +206,10 @@ export class Store {
     })();
   }
 
+  extendSession(id: string, expiresAt: number, lastActiveAt: number): void {
+    this.db.prepare(`UPDATE sessions SET expires_at = ?, last_active_at = ? WHERE id = ?`).run(expiresAt, lastActiveAt, id);
+  }
+
   touchSession(id: string, at: number): void {
     this.db.prepare(`UPDATE sessions SET last_active_at = ? WHERE id = ?`).run(at, id);
   }
@@ -239,6 +286,14 @@ export class Store {
 
   passTask(learner: string, lab: string, task: string, at = Date.now()): void {
     this.db.transaction(() => this.upsertTask(learner, lab, task, 'passed_at = COALESCE(passed_at, ?)', at))();
+  }
+
+  /** What the checker saw when the task passed (kept until it passes again after a reset). */
+  saveEvidence(learner: string, lab: string, task: string, evidence: unknown, at = Date.now()): void {
+    this.db
+      .prepare(`INSERT INTO task_evidence (learner, lab, task, at, evidence) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(learner, lab, task) DO UPDATE SET at = excluded.at, evidence = excluded.evidence`)
+      .run(learner, lab, task, at, JSON.stringify(evidence));
   }
 
   countAttempt(learner: string, lab: string, task: string): void {

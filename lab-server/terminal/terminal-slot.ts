@@ -4,7 +4,9 @@
  * network blip reattaches to the same shell); output is offset-addressed so a
  * reattaching page gets exactly what it missed. Flow control follows
  * xterm.js's guide: the page acknowledges rendered bytes and the shell's
- * stream is paused while too much is unacknowledged.
+ * stream is paused while too much is unacknowledged. Read-only observers (an
+ * instructor shadowing the terminal) get the same replay and live output but
+ * never hold the shell back; what an instructor types is marked in the output.
  */
 import { EventEmitter } from 'node:events';
 import type { ServerMessage } from '../../protocol/terminal';
@@ -17,6 +19,11 @@ export const FLOW_HIGH_WATER = 1024 * 1024;
 export const FLOW_LOW_WATER = 256 * 1024;
 /** The sandbox's bashrc prints this OSC after every command (PROMPT_COMMAND). */
 export const PROMPT_MARK = Buffer.from('\x1b]6973;vethlab;prompt\x07');
+/** Written into the terminal's output (so into the learner's scrollback) when the instructor starts typing, and when the learner takes back over. */
+export const INSTRUCTOR_INPUT_MARK = Buffer.from('\x1b[1;97;45m[instructor typing]\x1b[0m ');
+export const LEARNER_INPUT_MARK = Buffer.from('\x1b[1;97;44m[learner typing]\x1b[0m ');
+
+export type InputSource = 'learner' | 'instructor';
 
 /** What the slot needs from an attached page connection. */
 export interface TerminalPeer {
@@ -46,6 +53,10 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
   private sent = 0;
   private acked = 0;
   private paused = false;
+  /** Read-only pages (shadowing): replay and live output, no flow control of their own. */
+  private readonly observers = new Set<TerminalPeer>();
+  /** Who typed last, so a change of hands is marked once, not on every key. */
+  private lastInput: InputSource = 'learner';
 
   constructor(
     readonly sessionId: string,
@@ -87,6 +98,23 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     shell.resize(size.cols, size.rows).catch(() => {});
   }
 
+  /** Adds a read-only page: it gets the replay from `lastSeq` (or the recent screen) and then the live output. */
+  async observe(peer: TerminalPeer, lastSeq: number | undefined, size: { cols: number; rows: number }): Promise<void> {
+    await this.ensureShell(size);
+    const reset = lastSeq === undefined || !this.ring.holds(lastSeq);
+    const from = reset ? this.ring.replayStart() : lastSeq;
+    this.observers.add(peer);
+    peer.begin(from, reset, this.ring.since(from));
+  }
+
+  unobserve(peer: TerminalPeer): void {
+    this.observers.delete(peer);
+  }
+
+  get observerCount(): number {
+    return this.observers.size;
+  }
+
   detach(peer: TerminalPeer): void {
     if (this.peer !== peer) return;
     this.peer = null;
@@ -102,7 +130,12 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
    * Sends keystrokes to the shell. False when the shell's stream is full: the
    * caller stops reading its input until `whenDrained` calls back.
    */
-  write(data: string): boolean {
+  write(data: string, source: InputSource = 'learner'): boolean {
+    if (source !== this.lastInput) {
+      // A change of hands goes into the output itself: the learner's scrollback shows who typed what.
+      this.lastInput = source;
+      this.onOutput(source === 'instructor' ? INSTRUCTOR_INPUT_MARK : LEARNER_INPUT_MARK);
+    }
     return this.shell ? this.shell.stream.write(data) : true;
   }
 
@@ -177,6 +210,7 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
   private onOutput(chunk: Buffer): void {
     this.ring.push(chunk);
     if (chunk.includes(PROMPT_MARK)) this.emit('prompt');
+    for (const o of this.observers) o.sendOutput(chunk);
     if (this.peer) {
       this.sent += chunk.length;
       this.peer.sendOutput(chunk);
@@ -201,5 +235,6 @@ export class TerminalSlot extends EventEmitter<TerminalSlotEvents> {
     this.shell?.stream.destroy();
     this.shell = null;
     this.peer = null;
+    this.observers.clear();
   }
 }

@@ -35,6 +35,8 @@ export interface TerminalSocketContext {
   sessions: SessionManager;
   registry: TerminalRegistry;
   log: Logger;
+  /** Sees each input frame the learner types (workshop rooms that record command lines). */
+  onInput?: (sessionId: string, terminalId: string, data: string) => void;
 }
 
 export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): void {
@@ -198,6 +200,7 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
       }
       throttle(Buffer.byteLength(msg.data));
       if (sessionId) ctx.sessions.touch(sessionId);
+      if (sessionId) ctx.onInput?.(sessionId, target.terminalId, msg.data);
     } else if (msg.type === 'resize') target.resize(msg.cols, msg.rows).catch((err: unknown) => ctx.log.debug({ err }, 'resize failed'));
     else target.ack(peer, msg.seq);
   }

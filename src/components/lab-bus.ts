@@ -6,20 +6,32 @@
  * of that lab switches to it. No React, no DOM beyond localStorage.
  */
 import type { TaskStatus } from '../../protocol/lab';
+import type { RoomEvent } from '../../protocol/room';
 
 export type LabEvent =
   | { kind: 'session'; sessionId: string }
   | { kind: 'replace-session'; sessionId: string }
   | { kind: 'tasks'; tasks: TaskStatus[]; finished: boolean }
-  | { kind: 'notice'; code: 'engine-down' | 'engine-up'; host: string; message: string };
+  | { kind: 'notice'; code: 'engine-down' | 'engine-up'; host: string; message: string }
+  /** The learner's workshop room says something (a broadcast, "you are watched", a take-over request...). */
+  | { kind: 'room'; event: RoomEvent };
 
 const listeners = new Map<string, Set<(e: LabEvent) => void>>();
 const sessions = new Map<string, string>();
 
 export const sessionStorageKey = (lab: string) => `vethlab.session.${lab}`;
 
+const roomListeners = new Set<(e: RoomEvent, lab: string) => void>();
+
+/** Room events of every lab on the page (the page's one room banner). */
+export function onRoom(cb: (e: RoomEvent, lab: string) => void): () => void {
+  roomListeners.add(cb);
+  return () => roomListeners.delete(cb);
+}
+
 export function emitLab(lab: string, event: LabEvent): void {
   if (event.kind === 'session' || event.kind === 'replace-session') sessions.set(lab, event.sessionId);
+  if (event.kind === 'room') for (const cb of Array.from(roomListeners)) cb(event.event, lab);
   for (const cb of Array.from(listeners.get(lab) ?? [])) cb(event); // Array.from: see LabPanel (iterator spreads)
 }
 

@@ -85,7 +85,7 @@ describe('instructor access', () => {
     expect(cookie).not.toContain(server.instructorToken);
     const jar = cookie.split(';')[0]!;
     expect((await fetch(`${server.url}/api/grades`, { headers: { cookie: jar } })).status).toBe(200);
-    expect(await (await fetch(`${server.url}/api/instructor/status`, { headers: { cookie: jar } })).json()).toEqual({ signedIn: true });
+    expect(await (await fetch(`${server.url}/api/instructor/status`, { headers: { cookie: jar } })).json()).toEqual({ signedIn: true, role: 'instructor' });
 
     // No token in URLs; a forged or tampered cookie is nobody.
     expect((await fetch(`${server.url}/api/grades?token=${server.instructorToken}`)).status).toBe(401);

@@ -17,6 +17,7 @@
 import React, { Children, isValidElement, type ReactNode } from 'react';
 import clsx from 'clsx';
 import { useDoc } from '@docusaurus/plugin-content-docs/client';
+import RoomBanner from '../Room/RoomBanner';
 import styles from './styles.module.css';
 
 export function LessonLab({ children }: { children?: ReactNode }): ReactNode {
@@ -41,7 +42,12 @@ function Split({ lab, prose }: { lab: ReactNode[]; prose: ReactNode[] }): ReactN
           <h1>{metadata.title}</h1>
         </header>
       )}
-      {hasLab && <aside className={styles.lab}>{lab}</aside>}
+      {hasLab && (
+        <aside className={styles.lab}>
+          <RoomBanner />
+          {lab}
+        </aside>
+      )}
       <div className={clsx(styles.prose, 'markdown')}>{prose}</div>
     </div>
   );

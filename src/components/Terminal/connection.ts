@@ -181,6 +181,8 @@ export class TerminalConnection {
   private renewedSession = false;
   private lastQueueMessage = '';
   private offBus: (() => void) | null = null;
+  /** The workshop's instructor reset this lab: the coming "sandbox gone" is followed by a new sandbox, not a stop. */
+  private followReset = false;
 
   private readonly onOnline = () => {
     if (this.retryTimer && !this.stopped) this.retryNow();
@@ -520,6 +522,11 @@ export class TerminalConnection {
         this.opts.sink.write(noticeLine(msg.message, msg.code === 'engine-down' ? 'red' : 'yellow'));
         emitLab(this.opts.lab, { kind: 'notice', code: msg.code, host: msg.host, message: msg.message });
         return;
+      case 'room':
+        // The instructor is starting this lab over: when this sandbox goes, follow to the new one by itself.
+        if (msg.event.kind === 'reset') this.followReset = true;
+        emitLab(this.opts.lab, { kind: 'room', event: msg.event });
+        return;
       case 'exit':
         this.opts.sink.write(noticeLine(this.texts.shellEnded(msg.code), 'yellow'));
         return this.stop({ kind: 'exit', code: msg.code });
@@ -540,6 +547,10 @@ export class TerminalConnection {
       case ErrorCode.enum['sandbox-gone']:
         this.opts.sink.write(noticeLine(msg.message || this.texts.sandboxGone));
         this.forgetSession(this.sessionId);
+        if (this.followReset) {
+          this.followReset = false;
+          return this.startNewSandbox();
+        }
         return this.stop({ kind: 'sandbox-gone' });
       case ErrorCode.enum['forbidden']:
         this.opts.sink.write(noticeLine(msg.message));
