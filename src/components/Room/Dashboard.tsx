@@ -498,8 +498,8 @@ function RoomView({ code, onBack }: { code: string; onBack: () => void }): React
                       {cell && (cell.attempts > 0 || cell.hints > 0) && (
                         <div className={styles.small}>
                           {[
-                            cell.attempts > 0 ? translate({ id: 'dashboard.tries', message: '{n} tries' }, { n: String(cell.attempts) }) : '',
-                            cell.hints > 0 ? translate({ id: 'dashboard.hints', message: '{n} hints' }, { n: String(cell.hints) }) : '',
+                            cell.attempts > 0 ? translate({ id: 'dashboard.tries', message: 'tries: {n}' }, { n: String(cell.attempts) }) : '',
+                            cell.hints > 0 ? translate({ id: 'dashboard.hints', message: 'hints: {n}' }, { n: String(cell.hints) }) : '',
                           ]
                             .filter(Boolean)
                             .join(' · ')}
