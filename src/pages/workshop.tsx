@@ -3,43 +3,26 @@
  * gave and a display name (no account), then opens the room's lessons. The
  * link the instructor hands out fills the code in (/workshop?code=ABC234).
  */
-import React, { useCallback, useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import React, { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import Layout from '@theme/Layout';
 import Link from '@docusaurus/Link';
-import useDocusaurusContext from '@docusaurus/useDocusaurusContext';
 import Translate, { translate } from '@docusaurus/Translate';
 import type { MyRoom } from '../../protocol/room';
+import { useLabServer } from '../components/lab-server';
 import styles from '../components/Room/pages.module.css';
 
 export default function Workshop(): ReactNode {
-  const { siteConfig } = useDocusaurusContext();
-  const base = typeof siteConfig.customFields?.labServer === 'string' ? siteConfig.customFields.labServer : '';
+  const { call } = useLabServer();
   const [code, setCode] = useState('');
   const [name, setName] = useState('');
   const [room, setRoom] = useState<MyRoom | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const call = useCallback(
-    async (method: string, path: string, body?: unknown): Promise<MyRoom> => {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        credentials: base ? 'include' : 'same-origin',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: 'no-store',
-      });
-      const json = (await res.json().catch(() => null)) as (MyRoom & { error?: string }) | null;
-      if (!res.ok) throw new Error(json?.error ?? `HTTP ${res.status}`);
-      return json!;
-    },
-    [base],
-  );
-
   useEffect(() => {
     const fromLink = new URLSearchParams(window.location.search).get('code');
     if (fromLink) setCode(fromLink.toUpperCase().slice(0, 6));
-    call('GET', '/api/rooms/mine').then(
+    call<MyRoom>('GET', '/api/rooms/mine').then(
       (r) => {
         if (!fromLink || fromLink.toUpperCase() === r.code) setRoom(r);
       },
@@ -51,7 +34,7 @@ export default function Workshop(): ReactNode {
     e.preventDefault();
     setBusy(true);
     try {
-      setRoom(await call('POST', '/api/rooms/join', { code: code.trim(), name: name.trim() }));
+      setRoom(await call<MyRoom>('POST', '/api/rooms/join', { code: code.trim(), name: name.trim() }));
       setProblem(null);
     } catch (err) {
       setProblem((err as Error).message);

@@ -11,17 +11,16 @@ import Translate, { translate } from '@docusaurus/Translate';
 import type { Grade, LabInfo, LabStatus, TaskStatus } from '../../../protocol/lab';
 import { reasonText } from '../../../protocol/reasons';
 import { currentSession, emitLab, onLab } from '../lab-bus';
+import { useLabServer } from '../lab-server';
 import type { LabProps } from './index';
 import styles from './styles.module.css';
 
 const POLL_MS = 10_000;
 
-class LabApiError extends Error {}
-
 export default function LabPanel({ lab }: LabProps): ReactNode {
-  const { siteConfig, i18n } = useDocusaurusContext();
+  const { i18n } = useDocusaurusContext();
   const locale = i18n.currentLocale;
-  const base = typeof siteConfig.customFields?.labServer === 'string' && siteConfig.customFields.labServer ? siteConfig.customFields.labServer : '';
+  const { call: api } = useLabServer();
   const [info, setInfo] = useState<LabInfo | null>(null);
   const [status, setStatus] = useState<LabStatus | null>(null);
   const [sessionId, setSessionId] = useState<string | undefined>(() => currentSession(lab));
@@ -31,21 +30,6 @@ export default function LabPanel({ lab }: LabProps): ReactNode {
   const [grade, setGrade] = useState<Grade | null>(null);
   const [answers, setAnswers] = useState<Record<string, string>>({});
 
-  const api = useCallback(
-    async <T,>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        credentials: base ? 'include' : 'same-origin',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: 'no-store',
-      });
-      const json = (await res.json().catch(() => null)) as (T & { error?: string }) | null;
-      if (!res.ok) throw new LabApiError(json?.error ?? `HTTP ${res.status}`);
-      return json as T;
-    },
-    [base],
-  );
 
   useEffect(() => {
     api<LabInfo>('GET', `/api/labs/${lab}?locale=${locale}`).then(setInfo, (e: Error) => setProblem(e.message));

@@ -19,34 +19,14 @@ import { reasonText } from '../../../protocol/reasons';
 import { DASHBOARD_WS_PATH, SHADOW_WS_PATH, type AuditEntry, type Cell, type DashboardServerMessage, type LearnerRow, type RoomInfo } from '../../../protocol/room';
 import { ShadowServerMessage } from '../../../protocol/shadow';
 import { TERMINAL_PROTOCOL_VERSION } from '../../../protocol/terminal';
+import { useLabServer } from '../lab-server';
 import styles from './pages.module.css';
 
 type Role = 'instructor' | 'assistant';
 
-function useApi() {
-  const { siteConfig } = useDocusaurusContext();
-  const base = typeof siteConfig.customFields?.labServer === 'string' ? siteConfig.customFields.labServer : '';
-  const call = useCallback(
-    async <T,>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        credentials: base ? 'include' : 'same-origin',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: 'no-store',
-      });
-      const json = (await res.json().catch(() => null)) as (T & { error?: string }) | null;
-      if (!res.ok) throw new Error(json?.error ?? `HTTP ${res.status}`);
-      return json as T;
-    },
-    [base],
-  );
-  const wsUrl = useCallback((path: string) => (base || window.location.origin).replace(/^http/, 'ws') + path, [base]);
-  return { call, wsUrl, base };
-}
 
 export default function Dashboard(): ReactNode {
-  const { call, base } = useApi();
+  const { call, base } = useLabServer();
   const [role, setRole] = useState<Role | null | undefined>(undefined);
   const [rooms, setRooms] = useState<RoomInfo[]>([]);
   const [code, setCode] = useState<string | null>(null);
@@ -165,7 +145,7 @@ function localInput(d: Date): string {
 }
 
 function CreateRoom({ onCreated }: { onCreated: (r: RoomInfo) => void }): ReactNode {
-  const { call } = useApi();
+  const { call } = useLabServer();
   const docs = usePluginData('docusaurus-plugin-content-docs') as { versions: { docs: { id: string }[] }[] } | undefined;
   const lessons = useMemo(() => (docs?.versions[0]?.docs ?? []).map((d) => d.id).filter((id) => !id.includes('/')).sort(), [docs]);
   const [form, setForm] = useState(() => ({
@@ -283,7 +263,7 @@ function Eye(): ReactNode {
 }
 
 function RoomView({ code, onBack }: { code: string; onBack: () => void }): ReactNode {
-  const { call, wsUrl, base } = useApi();
+  const { call, wsUrl, base } = useLabServer();
   const { i18n } = useDocusaurusContext();
   const locale = i18n.currentLocale;
   const [room, setRoom] = useState<RoomInfo | null>(null);
@@ -604,7 +584,7 @@ function ShadowView({
   onClose: () => void;
   onTakeover: () => void;
 }): ReactNode {
-  const { wsUrl } = useApi();
+  const { wsUrl } = useLabServer();
   const screen = useRef<HTMLDivElement>(null);
   const [control, setControl] = useState<'none' | 'requested' | 'granted'>('none');
   const [state, setState] = useState<'connecting' | 'live' | 'closed'>('connecting');

@@ -11,6 +11,7 @@ import useDocusaurusContext from '@docusaurus/useDocusaurusContext';
 import Translate, { translate } from '@docusaurus/Translate';
 import type { RoomEvent } from '../../../protocol/room';
 import { onRoom } from '../lab-bus';
+import { useLabServer } from '../lab-server';
 import styles from './styles.module.css';
 
 interface State {
@@ -24,8 +25,8 @@ interface State {
 }
 
 export default function RoomBanner(): ReactNode {
-  const { siteConfig, i18n } = useDocusaurusContext();
-  const base = typeof siteConfig.customFields?.labServer === 'string' ? siteConfig.customFields.labServer : '';
+  const { i18n } = useDocusaurusContext();
+  const { call } = useLabServer();
   const locale = i18n.currentLocale;
   const [s, setS] = useState<State>({ watchers: 0, takeover: 'none', recording: false });
   const [problem, setProblem] = useState<string | null>(null);
@@ -59,14 +60,7 @@ export default function RoomBanner(): ReactNode {
 
   const answer = async (accept: boolean) => {
     try {
-      const res = await fetch(`${base}/api/rooms/mine/takeover`, {
-        method: 'POST',
-        credentials: base ? 'include' : 'same-origin',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ accept }),
-      });
-      const json = (await res.json().catch(() => null)) as { state?: 'none' | 'granted'; error?: string } | null;
-      if (!res.ok) throw new Error(json?.error ?? `HTTP ${res.status}`);
+      const json = await call<{ state?: 'none' | 'granted' }>('POST', '/api/rooms/mine/takeover', { accept });
       setS((prev) => ({ ...prev, takeover: json?.state ?? 'none' }));
       setProblem(null);
     } catch (e) {

@@ -4,12 +4,12 @@
  * in ./connection; this file only glues it to React and the DOM.
  */
 import React, { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import useDocusaurusContext from '@docusaurus/useDocusaurusContext';
 import { Terminal as XTerm, type ITheme } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import '@xterm/xterm/css/xterm.css';
 import { registerTerminal } from '../lab-bus';
+import { useLabServer } from '../lab-server';
 import { TerminalConnection, type ConnectionStatus } from './connection';
 import Frame from './Frame';
 import type { TerminalProps } from './index';
@@ -52,8 +52,7 @@ const FONT_FAMILY =
   '"DejaVu Sans Mono", "Cascadia Mono", "SF Mono", Menlo, Consolas, "Liberation Mono", "Noto Sans Mono CJK SC", "WenQuanYi Micro Hei Mono", "Sarasa Mono SC", monospace';
 
 export default function TerminalWidget({ lab, terminal = 'main', height }: TerminalProps): ReactNode {
-  const { siteConfig } = useDocusaurusContext();
-  const labServer = typeof siteConfig.customFields?.labServer === 'string' ? siteConfig.customFields.labServer : '';
+  const { base: labServer } = useLabServer();
   const screenRef = useRef<HTMLDivElement>(null);
   const connRef = useRef<TerminalConnection | null>(null);
   const [status, setStatus] = useState<ConnectionStatus>({ state: 'connecting', phase: 'session' });
