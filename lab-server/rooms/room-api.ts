@@ -21,13 +21,14 @@ import {
   type DashboardServerMessage,
 } from '../../protocol/room';
 import { ShadowClientMessage, type ShadowServerMessage } from '../../protocol/shadow';
-import { CloseCode, MAX_CLIENT_FRAME_BYTES } from '../../protocol/terminal';
+import { CloseCode } from '../../protocol/terminal';
 import { readBody, sendJson } from '../api/http-server';
 import type { StaffRole } from '../api/identity';
 import { RequestError } from '../errors';
 import type { Logger } from '../log';
 import type { SessionManager } from '../sessions/session-manager';
 import type { TerminalRegistry } from '../terminal/terminal-registry';
+import { parseClientFrame } from '../terminal/terminal-socket';
 import type { TerminalPeer, TerminalSlot } from '../terminal/terminal-slot';
 import { gradesReportHtml, roomGradesCsv } from './room-report';
 import type { RoomService } from './room-service';
@@ -177,18 +178,6 @@ export class RoomApi {
     }
   }
 
-  /** Parses a text frame (size-limited JSON); undefined after answering an error. */
-  private frame(data: RawData, isBinary: boolean, fail: (code: string, message: string) => void): unknown {
-    if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
-    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    if (buf.byteLength > MAX_CLIENT_FRAME_BYTES) return fail('too-large', 'Frame over the size limit; it was dropped.');
-    try {
-      return JSON.parse(buf.toString('utf8'));
-    } catch {
-      return fail('bad-frame', 'Frame is not valid JSON.');
-    }
-  }
-
   /** The live dashboard: `watch` a room, then a snapshot and every change, pushed. */
   serveDashboard(ws: WebSocket, role: StaffRole): void {
     let dispose: (() => void) | null = null;
@@ -206,7 +195,7 @@ export class RoomApi {
     const timer = setTimeout(() => !dispose && fail('not-attached', 'No watch frame in time.', true), HELLO_TIMEOUT_MS);
     ws.on('message', (data, isBinary) => {
       try {
-        const json = this.frame(data, isBinary, fail);
+        const json = parseClientFrame(data, isBinary, fail);
         if (json === undefined) return;
         const msg = DashboardClientMessage.safeParse(json);
         if (!msg.success) return void fail('bad-frame', `Invalid frame: ${msg.error.issues[0]?.message ?? 'unknown shape'}`);
@@ -305,7 +294,7 @@ export class RoomApi {
     };
     ws.on('message', (data, isBinary) => {
       try {
-        const json = this.frame(data, isBinary, fail);
+        const json = parseClientFrame(data, isBinary, fail);
         if (json === undefined) return;
         const parsed = ShadowClientMessage.safeParse(json);
         if (!parsed.success) return void fail('bad-frame', `Invalid frame: ${parsed.error.issues[0]?.message ?? 'unknown shape'}`);

@@ -61,6 +61,20 @@ export interface SandboxEvent {
   Actor: { Attributes: Record<string, string> };
 }
 
+/** Calls `handle` with each SandboxEvent of a driver's event stream (one JSON object a line, lines split across chunks). */
+export function onSandboxEvents(stream: NodeJS.ReadableStream, handle: (event: SandboxEvent) => void): void {
+  let buf = '';
+  stream.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) handle(JSON.parse(line) as SandboxEvent);
+    }
+  });
+}
+
 export interface SandboxDriver {
   /** The label filter that selects this server's sandboxes. */
   readonly ownLabel: string;

@@ -22,7 +22,7 @@ import { PriorityLimiter } from '../limiter';
 import { connectDocker } from './docker';
 import { SANDBOX_CAPS } from './confinement';
 import { delegateCgroupsOnNode, linkOnNode } from './node-helpers';
-import type { ExecResult, Sandbox, SandboxDriver, SandboxEvent, SandboxSpec, Shell } from './sandbox-driver';
+import { onSandboxEvents, type ExecResult, type Sandbox, type SandboxDriver, type SandboxEvent, type SandboxSpec, type Shell } from './sandbox-driver';
 import { checkerName, LABEL, SANDBOX_DISK, SandboxEngine, sandboxLabels, sandboxName, SandboxStartError, SYSFS_ANCHOR, type SandboxEngineOptions } from './sandbox-engine';
 import { checkNode, REMAPPED_ROOT } from './swarm-node-check';
 
@@ -219,16 +219,7 @@ export class SwarmDriver implements SandboxDriver {
     void node.engine.events().then(
       (stream) => {
         node.events = stream;
-        let buf = '';
-        stream.on('data', (chunk: Buffer) => {
-          buf += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (line.trim()) this.publish(JSON.parse(line) as SandboxEvent);
-          }
-        });
+        onSandboxEvents(stream, (event) => this.publish(event));
         const ended = () => {
           if (node.events !== stream) return;
           node.events = null;

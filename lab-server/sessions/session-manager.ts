@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { ApiErrorCode, SessionInfo, TerminalInfo } from '../../protocol/api';
 import { RequestError } from '../errors';
 import type { Logger } from '../log';
-import type { Sandbox, SandboxDriver, SandboxEvent } from '../sandbox/sandbox-driver';
+import { onSandboxEvents, type Sandbox, type SandboxDriver, type SandboxEvent } from '../sandbox/sandbox-driver';
 import { LABEL, MAIN_TERMINAL_ID } from '../sandbox/sandbox-engine';
 import { POOL_HOST, newSessionId, type SandboxPool } from '../sandbox/sandbox-pool';
 import type { SessionRow, Store } from '../store/store';
@@ -351,17 +351,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       try {
         const stream = await this.engine.events();
         this.events = stream;
-        let buf = '';
         await new Promise<void>((resolve) => {
-          stream.on('data', (chunk: Buffer) => {
-            buf += chunk.toString('utf8');
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (line.trim()) this.onEngineEvent(JSON.parse(line) as SandboxEvent);
-            }
-          });
+          onSandboxEvents(stream, (event) => this.onEngineEvent(event));
           stream.on('end', resolve);
           stream.on('error', resolve);
           stream.on('close', resolve);

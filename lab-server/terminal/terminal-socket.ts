@@ -39,6 +39,22 @@ export interface TerminalSocketContext {
   onInput?: (sessionId: string, terminalId: string, data: string) => void;
 }
 
+
+/**
+ * A client's text frame as JSON, within the size limit; undefined after
+ * `fail` has answered a binary, oversized or unparsable one. Every socket
+ * of the server (terminal, dashboard, shadow) reads its frames this way.
+ */
+export function parseClientFrame(data: RawData, isBinary: boolean, fail: (code: 'bad-frame' | 'too-large', message: string) => void): unknown {
+  if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
+  const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  if (buf.byteLength > MAX_CLIENT_FRAME_BYTES) return fail('too-large', `Frame of ${buf.byteLength} bytes is over the ${MAX_CLIENT_FRAME_BYTES}-byte limit; it was dropped.`);
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch {
+    return fail('bad-frame', 'Frame is not valid JSON.');
+  }
+}
 export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): void {
   let slot: TerminalSlot | null = null;
   let sessionId: string | null = null;
@@ -115,15 +131,8 @@ export function serveTerminalSocket(ws: WebSocket, ctx: TerminalSocketContext): 
   });
 
   function onMessage(data: RawData, isBinary: boolean): void {
-    if (isBinary) return fail('bad-frame', 'Binary frames are not accepted; send JSON text frames.');
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
-    if (size > MAX_CLIENT_FRAME_BYTES) return fail('too-large', `Frame of ${size} bytes is over the ${MAX_CLIENT_FRAME_BYTES}-byte limit; it was dropped.`);
-    let json: unknown;
-    try {
-      json = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
-    } catch {
-      return fail('bad-frame', 'Frame is not valid JSON.');
-    }
+    const json = parseClientFrame(data, isBinary, fail);
+    if (json === undefined) return;
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = ClientMessage.safeParse(json);
     if (!parsed.success) {
