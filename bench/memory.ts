@@ -21,10 +21,14 @@ interface MemoryStats {
   cpu_stats?: { cpu_usage?: { total_usage?: number } };
 }
 
+/** One reading of a container's stats, as `docker stats --no-stream` takes it. */
+async function statsOf(docker: Docker, idOrName: string): Promise<MemoryStats> {
+  return (await withTimeout(docker.getContainer(idOrName).stats({ stream: false }), 15_000, `stats of ${idOrName}`)) as MemoryStats;
+}
+
 /** CPU time a container has used so far, in nanoseconds (its cgroup's total). */
 async function cpuNanosOf(docker: Docker, idOrName: string): Promise<number> {
-  const s = (await withTimeout(docker.getContainer(idOrName).stats({ stream: false }), 15_000, `stats of ${idOrName}`)) as MemoryStats;
-  return s.cpu_stats?.cpu_usage?.total_usage ?? NaN;
+  return (await statsOf(docker, idOrName)).cpu_stats?.cpu_usage?.total_usage ?? NaN;
 }
 
 interface Memory {
@@ -36,7 +40,7 @@ interface Memory {
 }
 
 async function memoryOf(docker: Docker, idOrName: string): Promise<Memory> {
-  const s = (await withTimeout(docker.getContainer(idOrName).stats({ stream: false }), 15_000, `stats of ${idOrName}`)) as MemoryStats;
+  const s = await statsOf(docker, idOrName);
   const usage = s.memory_stats?.usage ?? NaN;
   const st = s.memory_stats?.stats ?? {};
   // cgroup v1 names the page cache `cache` (`total_*` for the hierarchy); v2 calls it `file`.
